@@ -1,0 +1,1 @@
+"""Datasets: where they live, what their official files are, how they are checked and loaded."""
