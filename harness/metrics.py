@@ -1,0 +1,36 @@
+"""Binary-classification metrics as recommendation papers report them.
+
+AUC comes from torchmetrics; NE (normalized entropy: the log loss divided by the entropy of the
+empirical CTR, He et al., ADKDD 2014, the metric of Meta's papers) from torchrec.metrics; log
+loss, accuracy and calibration (predicted CTR / observed CTR) in float64 here. All take the
+model's logits and 0/1 labels over a whole evaluation split.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics.functional.classification import binary_auroc
+from torchrec.metrics.ne import compute_ne, get_ne_states
+
+ETA = 1e-12
+
+
+def binary_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """AUC, log loss, NE, accuracy, calibration and CTR of `logits` against `labels` (1-D)."""
+    logits = logits.detach().reshape(-1).to(torch.float64).cpu()
+    labels = labels.detach().reshape(-1).to(torch.float64).cpu()
+    probs = torch.sigmoid(logits)
+    logloss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels).item()
+    states = get_ne_states(labels.unsqueeze(0), probs.unsqueeze(0), torch.ones_like(labels).unsqueeze(0), ETA)
+    ne = compute_ne(states["cross_entropy_sum"], states["weighted_num_samples"], states["pos_labels"],
+                    states["neg_labels"], ETA).item()
+    ctr = labels.mean().item()
+    constant = labels.min() == labels.max()
+    return {
+        "auc": float("nan") if constant else binary_auroc(probs, labels.long()).item(),
+        "logloss": logloss,
+        "ne": ne,
+        "accuracy": ((probs >= 0.5).to(torch.float64) == labels).to(torch.float64).mean().item(),
+        "calibration": probs.mean().item() / ctr if ctr > 0 else float("nan"),
+        "ctr": ctr,
+    }

@@ -1,0 +1,1 @@
+"""Model blocks shared by the papers (MLPs, interactions, multi-task architectures, embeddings)."""
