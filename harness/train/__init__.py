@@ -1,0 +1,1 @@
+"""Training: the shared loop, optimisers and (later) checkpointing and scale-out."""
