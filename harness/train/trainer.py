@@ -189,7 +189,7 @@ def fit(model: nn.Module, train: BatchSource, eval_splits: dict[str, BatchSource
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[union-attr]
             optimizer.step()
-            loss_sum += float(loss)
+            loss_sum += float(loss.detach())
             steps += 1
         scheduler.step()
         epoch_seconds = time.perf_counter() - epoch_start
