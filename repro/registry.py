@@ -74,7 +74,7 @@ class Paper:
 # ---------------------------------------------------------------- validation helpers
 
 _CATALOG_KEYS = {"id": str, "title": str, "arxiv": str, "year": int, "family": str, "public_data": str,
-                 "arxiv_confirmed": bool}
+                 "arxiv_confirmed": bool, "role": str}
 _PAPER_KEYS = {"id": str, "title": str, "authors": list, "venue": str, "year": int, "arxiv": str,
                "family": str, "datasets": list, "code": str, "profiles": dict, "claims": list}
 _PAPER_REQUIRED = ("id", "title", "authors", "venue", "year", "arxiv", "datasets", "profiles", "claims")
@@ -194,7 +194,7 @@ def load_registry(catalog_path: Path = CATALOG_PATH, papers_dir: Path = PAPERS_D
     for i, entry in enumerate(raw.get("paper", [])):
         where = f"{catalog_path}: paper[{i}]"
         _check_keys(entry, _CATALOG_KEYS, ("id", "title", "arxiv", "year", "family", "public_data"), where)
-        entry = {k: v for k, v in entry.items() if k != "arxiv_confirmed"}
+        entry = {k: v for k, v in entry.items() if k not in ("arxiv_confirmed", "role")}
         paper_file = papers_dir / entry["id"].replace("-", "_") / "paper.toml"
         papers[entry["id"]] = load_paper_file(paper_file, entry) if paper_file.exists() else Paper(**entry)
     return papers
@@ -206,7 +206,7 @@ def get_paper(paper_id: str, registry: dict[str, Paper] | None = None) -> Paper:
     if paper_id not in registry:
         close = difflib.get_close_matches(paper_id, list(registry), n=3, cutoff=0.4)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise UserError(f"unknown paper id '{paper_id}'.{hint} `repro list` shows all 33.")
+        raise UserError(f"unknown paper id '{paper_id}'.{hint} `repro list` shows every paper.")
     paper = registry[paper_id]
     if not paper.implemented:
         raise UserError(f"paper '{paper_id}' ({paper.title}) is planned, not implemented yet. "

@@ -1,0 +1,295 @@
+"""The `repro` command: list, run, report, figures, doctor and data.
+
+Every command has ``--help``. Input errors (a :class:`~repro.harness.errors.UserError`) print one
+clear message and exit with status 2; a completed run exits 0 whatever its verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from repro import records
+from repro.harness.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _results_dir(args: argparse.Namespace) -> Path:
+    return Path(args.results or os.environ.get("REPRO_RESULTS_DIR", "results"))
+
+
+# ------------------------------------------------------------------ repro list
+
+def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    """Print every catalog paper with its status and the verdict counts of its latest run."""
+    from repro.registry import load_registry
+
+    papers = load_registry()
+    results = _results_dir(args)
+    rows = []
+    for paper in papers.values():
+        latest = records.latest_record(results, paper.id) if paper.implemented else None
+        rows.append({"id": paper.id, "title": paper.title, "year": paper.year, "arxiv": paper.arxiv,
+                     "family": paper.family, "status": paper.status,
+                     "latest_run": latest["run_id"] if latest else None,
+                     "verdicts": latest["verdict_counts"] if latest else None})
+    if args.implemented:
+        rows = [r for r in rows if r["status"] == "implemented"]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title=f"recrepro: {len(rows)} papers ({sum(r['status'] == 'implemented' for r in rows)} implemented)")
+    for col in ("id", "title", "year", "arXiv", "family", "status", "latest verdicts (✓ / ✗ / ?)"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        counts = r["verdicts"]
+        verdicts = (f"{counts['reproduced']} / {counts['not reproduced']} / {counts['inconclusive']}"
+                    if counts else ("no run yet" if r["status"] == "implemented" else ""))
+        style = "bold" if r["status"] == "implemented" else "dim"
+        table.add_row(r["id"], r["title"], str(r["year"]), r["arxiv"], r["family"],
+                      f"[{style}]{r['status']}[/]", verdicts)
+    console.print(table)
+    return 0
+
+
+# ------------------------------------------------------------------ repro run
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    """Run one paper's reproduction and print its verdict table."""
+    from repro.runner import RunRequest, run
+
+    request = RunRequest(paper_id=args.paper, profile=args.profile, seeds=args.seeds, device=args.device,
+                         data_dir=args.data_dir, results_dir=_results_dir(args), resume=args.resume,
+                         nproc=args.nproc, figures=not args.no_figures)
+    run(request, console)
+    return 0
+
+
+# ------------------------------------------------------------------ repro report / figures
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    """Build the static HTML site from the run records."""
+    from repro.registry import load_registry
+    from repro.report import build_site
+
+    papers = [{"id": p.id, "title": p.title, "year": p.year, "arxiv": p.arxiv, "family": p.family,
+               "status": p.status} for p in load_registry().values()]
+    index = build_site(_results_dir(args), Path(args.out), papers)
+    console.print(f"report written: {index}", highlight=False)
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace, console: Console) -> int:
+    """Re-execute a finished run's figure notebook (no retraining)."""
+    from repro.registry import get_paper
+    from repro.runner import make_figures
+
+    run_dir = records.find_run(_results_dir(args), args.run_id)
+    record = records.load_record(run_dir)
+    notebook = get_paper(record["paper"]["id"]).figures_notebook()
+    if notebook is None:
+        raise UserError(f"paper {record['paper']['id']} has no figures.ipynb")
+    make_figures(notebook, run_dir, console)
+    return 0
+
+
+# ------------------------------------------------------------------ repro doctor
+
+def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+    """Print versions, whether FBGEMM's ops load, the hardware and the datasets present."""
+    import torch
+
+    from repro import envinfo
+    from repro.harness.data import registry as datasets
+    from repro.harness.data.datadir import ENV_VAR, resolve_data_dir
+
+    for name, version in envinfo.package_versions().items():
+        console.print(f"{name:>16}  {version}", highlight=False)
+    console.print(f"{'fbgemm ops':>16}  {_fbgemm_status()}", highlight=False)
+    console.print(f"{'cpu':>16}  {envinfo.cpu_model()} ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})",
+                  highlight=False)
+    gpus = envinfo.gpu_info()
+    console.print(f"{'gpu':>16}  {', '.join(gpus) if gpus else 'none (CUDA not available)'}", highlight=False)
+    data_dir = resolve_data_dir(args.data_dir)
+    source = "--data-dir" if args.data_dir else (f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "per-user cache")
+    console.print(f"{'data dir':>16}  {data_dir} (from {source})", highlight=False)
+    for entry in datasets.ENTRIES.values():
+        console.print(f"{entry.id:>24}  {datasets.status(entry, data_dir)}", highlight=False)
+    return 0
+
+
+def _fbgemm_status() -> str:
+    try:
+        import fbgemm_gpu  # noqa: F401  (registers torch.ops.fbgemm)
+        import torch
+
+        torch.ops.fbgemm.asynchronous_complete_cumsum(torch.tensor([1, 2, 3]))
+        return "loaded (torch.ops.fbgemm works)"
+    except Exception as exc:  # report any failure to load, whatever it is
+        return f"FAILED to load: {type(exc).__name__}: {exc}"
+
+
+# ------------------------------------------------------------------ repro data
+
+def cmd_data_list(args: argparse.Namespace, console: Console) -> int:
+    """List every dataset id with its status in the data directory."""
+    from repro.harness.data import registry as datasets
+    from repro.harness.data.datadir import resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)
+    table = Table(title=f"datasets in {data_dir}")
+    for col in ("id", "status", "description"):
+        table.add_column(col, overflow="fold")
+    for entry in datasets.ENTRIES.values():
+        table.add_row(entry.id, datasets.status(entry, data_dir), entry.description)
+    console.print(table)
+    return 0
+
+
+def cmd_data_prepare(args: argparse.Namespace, console: Console) -> int:
+    """Build the checked, memory-mapped cache of one dataset id."""
+    from repro.harness.data import registry as datasets
+    from repro.harness.data.datadir import resolve_data_dir
+
+    entry = datasets.get_entry(args.dataset)
+    report = datasets.prepare(entry, resolve_data_dir(args.data_dir), raw=args.raw,
+                              skip_bad_lines=args.skip_bad_lines)
+    console.print_json(data=report)
+    return 0
+
+
+def cmd_data_verify(args: argparse.Namespace, console: Console) -> int:
+    """Re-hash the raw files and the cache of one dataset id and run its integrity checks."""
+    from repro.harness.data import registry as datasets
+    from repro.harness.data.datadir import resolve_data_dir
+
+    report = datasets.verify(datasets.get_entry(args.dataset), resolve_data_dir(args.data_dir))
+    console.print_json(data=report)
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace, console: Console) -> int:
+    """Download one dataset's official files, verifying checksums, renaming into place when good."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from repro.harness.data import registry as datasets
+    from repro.harness.data.datadir import resolve_data_dir
+    from repro.harness.data.download import download_dataset
+
+    entry = datasets.get_entry(args.dataset)
+    data_dir = resolve_data_dir(args.data_dir)
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_bytes(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done)
+
+        results = download_dataset(entry.spec, data_dir, base_url=args.base_url, progress=on_bytes)
+    for item in results:
+        note = "already present, checksum ok" if item.skipped else (
+            "checksum verified" if item.verified else "no official checksum: recorded sha256 " + item.sha256)
+        console.print(f"{item.path}: {note}", highlight=False)
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every `repro` command."""
+    parser = argparse.ArgumentParser(prog="repro", description="Reproduce DLRM-family recommendation papers "
+                                     "and check their claims. Data directory: --data-dir, else $REPRO_DATA_DIR, "
+                                     "else ~/.cache/recrepro/datasets.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("list", help="all papers of the catalog, their status and latest verdicts")
+    p.add_argument("--results", help="results folder (default ./results or $REPRO_RESULTS_DIR)")
+    p.add_argument("--implemented", action="store_true", help="only implemented papers")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run a paper's reproduction and print its verdicts")
+    p.add_argument("paper", help="paper id (see `repro list`)")
+    p.add_argument("--profile", choices=("smoke", "default", "full"), default="default",
+                   help="smoke: synthetic data, seconds; default: real data, minutes on a CPU; full: paper scale")
+    p.add_argument("--seeds", type=_positive_int, help="number of seeds (default: the profile's)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
+    p.add_argument("--data-dir", help="dataset folder (default $REPRO_DATA_DIR, else the per-user cache)")
+    p.add_argument("--results", help="results folder (default ./results or $REPRO_RESULTS_DIR)")
+    p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run from its checkpoints")
+    p.add_argument("--nproc", type=_positive_int, default=1,
+                   help="processes on this machine (torchrun; gloo on CPU, nccl on CUDA)")
+    p.add_argument("--no-figures", action="store_true", help="skip the figure notebook after the run")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="build the static HTML report from the run records")
+    p.add_argument("--results", help="results folder (default ./results or $REPRO_RESULTS_DIR)")
+    p.add_argument("--out", default="site", help="output folder (default ./site)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("figures", help="re-execute a finished run's figure notebook (no retraining)")
+    p.add_argument("run_id", help="the run id (folder name under results/<paper>/)")
+    p.add_argument("--results", help="results folder (default ./results or $REPRO_RESULTS_DIR)")
+    p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("doctor", help="versions, FBGEMM, hardware, data directory and datasets present")
+    p.add_argument("--data-dir", help="dataset folder to inspect")
+    p.set_defaults(func=cmd_doctor)
+
+    data = sub.add_parser("data", help="list, prepare, verify or download datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="action")
+    actions: list[tuple[str, str, Callable[..., int]]] = [
+        ("list", "dataset ids and their status (absent / raw present / prepared / verified)", cmd_data_list),
+        ("prepare", "build the checked, memory-mapped cache of a dataset id", cmd_data_prepare),
+        ("verify", "re-hash raw files and cache; run the integrity checks", cmd_data_verify),
+        ("download", "fetch the official files with checksum verification", cmd_data_download),
+    ]
+    for name, help_text, func in actions:
+        p = dsub.add_parser(name, help=help_text, description=help_text)
+        if name != "list":
+            p.add_argument("dataset", help="dataset id (see `repro data list`)")
+        p.add_argument("--data-dir", help="dataset folder (default $REPRO_DATA_DIR, else the per-user cache)")
+        if name == "prepare":
+            p.add_argument("--raw", help="path of the raw file(s), if not in the data directory")
+            p.add_argument("--skip-bad-lines", action="store_true",
+                           help="skip malformed lines (counted in the manifest) instead of stopping")
+        if name == "download":
+            p.add_argument("--base-url", help="a mirror to fetch from instead of the official source")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `repro` command."""
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=False, highlight=False)
+    try:
+        return args.func(args, console)
+    except UserError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

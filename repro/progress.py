@@ -1,0 +1,88 @@
+"""Live progress of a run (models x seeds, epochs, examples/s) and the verdict table.
+
+On a terminal, a rich progress bar shows the current (model, seed) job and its epochs; elsewhere
+(CI, pipes, tests) one plain line is printed per finished job, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+STATUS_STYLE = {"reproduced": "bold green", "not reproduced": "bold red", "inconclusive": "bold yellow"}
+
+
+class ConsoleProgress:
+    """Implements :class:`repro.harness.experiment.Progress` on a rich console."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.jobs_done = 0
+        self._live = console.is_terminal
+        self._bar: Progress | None = None
+        self._task: Any = None
+        self._job = ""
+        self._job_start = 0.0
+        self._last_rate = 0.0
+        self._epochs_done = 0
+
+    def start_job(self, model: str, seed: int, epochs: int) -> None:
+        """Begin a (model, seed) job of `epochs` epochs."""
+        self._job = f"{model} seed {seed}"
+        self._job_start = time.perf_counter()
+        self._epochs_done, self._last_rate = 0, 0.0
+        if self._live:
+            self._bar = Progress(TextColumn("[bold]job {task.fields[n]}[/] {task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[rate]}"), console=self.console, transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task(self._job, total=epochs, n=self.jobs_done + 1, rate="")
+
+    def update(self, epoch: int, examples_per_s: float, message: str = "") -> None:
+        """The current job finished `epoch`."""
+        self._epochs_done, self._last_rate = epoch, examples_per_s
+        if self._bar is not None:
+            self._bar.update(self._task, completed=epoch, rate=f"{examples_per_s:,.0f} ex/s  {message}")
+
+    def end_job(self) -> None:
+        """The current job finished: print its one-line summary."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+        self.jobs_done += 1
+        seconds = time.perf_counter() - self._job_start
+        self.console.print(f"[{self.jobs_done:>3}] {self._job}: {self._epochs_done} epochs, "
+                           f"{self._last_rate:,.0f} examples/s, {seconds:.1f} s", highlight=False)
+
+    def log(self, message: str) -> None:
+        """Print a line the user should read."""
+        self.console.print(message, highlight=False)
+
+
+def verdict_table(record: dict[str, Any]) -> Table:
+    """The verdict table of a run record: claim, source, paper figure, our figure, verdict, reason."""
+    paper = record["paper"]
+    table = Table(title=f"{paper['id']}: {paper['title']} — profile {record['profile']}, "
+                        f"{len(record['config']['seeds'])} seeds", show_lines=True, expand=False)
+    for name, kw in (("claim", {"ratio": 3}), ("source", {}), ("paper", {}), ("ours (mean ± std)", {"ratio": 2}),
+                     ("verdict", {}), ("reason", {"ratio": 3})):
+        table.add_column(name, overflow="fold", **kw)
+    for v in record["verdicts"]:
+        statement = v["statement"] + (" [transferred]" if v["transferred"] else "")
+        table.add_row(statement, v["source"], v["paper"], v["ours"],
+                      f"[{STATUS_STYLE[v['status']]}]{v['status']}[/]", v["reason"])
+    return table
+
+
+def print_summary(console: Console, record: dict[str, Any], run_dir: str) -> None:
+    """Print the protocol notes, the verdict table and the counts of a finished run."""
+    for note in record.get("protocol_notes", []):
+        console.print(f"[bold yellow]protocol:[/] {note}", highlight=False)
+    console.print(verdict_table(record))
+    counts = record["verdict_counts"]
+    console.print(", ".join(f"[{STATUS_STYLE[k]}]{n} {k}[/]" for k, n in counts.items())
+                  + f"  — record: {run_dir}", highlight=False)

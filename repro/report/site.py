@@ -1,0 +1,232 @@
+"""Build the static HTML report from run records: ``repro report``.
+
+The site joins, in one place, every catalog paper's status, each run's verdicts, figures and
+metadata, and the asv performance history (see issue 5 point 5). It reads only run records
+(``results/<paper>/<run-id>/record.json``) and the catalog list the CLI passes in.
+
+Layout of the output folder::
+
+    index.html                          every catalog paper, its status and latest verdict counts
+    performance.html                    throughput from the records + asv's published site
+    asv/                                copy of asv's html (when it has been published)
+    papers/<paper>/index.html           the paper's latest run
+    papers/<paper>/<run-id>/index.html  every run, with its figures and notebook beside it
+    style.css
+
+The site is built in a temporary folder beside `out_dir` and swapped in at the end, so a reader
+never sees a half-built report and a failed build leaves the previous site as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator
+from urllib.parse import quote
+
+import jinja2
+
+from repro.harness.atomic import write_text
+from repro.harness.errors import UserError
+from repro.records import iter_records
+from repro.report import views
+
+TEMPLATES = Path(__file__).with_name("templates")
+SITE_MARKER = ".repro-site"
+DEFAULT_ASV_HTML = Path(__file__).resolve().parents[2] / "ci" / "asv-html"
+IMAGE_SUFFIXES = (".png", ".svg")
+
+
+def build_site(results_dir: Path, out_dir: Path, registry_papers: list[dict[str, Any]],
+               asv_html: Path | None = None) -> Path:
+    """Render the report for every record under `results_dir` into `out_dir`; return its index.html.
+
+    `registry_papers` are the catalog's papers as plain dicts (``id``, ``title``, ``year``, ``arxiv``,
+    ``family``, ``status`` = implemented/planned), in catalog order. `asv_html` is asv's published
+    html folder (default ``ci/asv-html``); when it holds an ``index.html`` it is copied into the site.
+    """
+    records = iter_records(Path(results_dir))
+    by_paper: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_paper.setdefault(_paper_id(record), []).append(record)
+    asv_dir = Path(asv_html) if asv_html is not None else DEFAULT_ASV_HTML
+    with _staged_site(Path(out_dir)) as stage:
+        site = _Site(stage)
+        shutil.copyfile(TEMPLATES / "style.css", stage / "style.css")
+        known = {p["id"] for p in registry_papers}
+        entries = list(registry_papers) + [
+            {"id": pid, "title": runs[-1].get("paper", {}).get("title", pid), "status": "not in catalog"}
+            for pid, runs in by_paper.items() if pid not in known]
+        for entry in entries:
+            if entry["id"] in by_paper:
+                site.paper_pages(entry, by_paper[entry["id"]])
+        site.render("index.html", "index.html.j2", depth=0, papers=[_index_row(e, by_paper.get(e["id"], []))
+                                                                    for e in entries],
+                    totals=_totals(entries, by_paper))
+        has_asv = (asv_dir / "index.html").is_file()
+        if has_asv:
+            shutil.copytree(asv_dir, stage / "asv")
+        site.render("performance.html", "performance.html.j2", depth=0, has_asv=has_asv,
+                    asv_source=str(asv_dir), throughput=[_throughput_row(r) for r in reversed(records)])
+    return Path(out_dir) / "index.html"
+
+
+@dataclass
+class _Site:
+    """Renders pages and copies run artefacts into the staging folder of one build."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+    def render(self, rel: str, template: str, depth: int, **context: Any) -> None:
+        """Render `template` to ``root/rel``; `depth` is how many folders deep the page sits."""
+        html = self.env.get_template(template).render(root="../" * depth, **context)
+        write_text(self.root / rel, html)
+
+    def paper_pages(self, entry: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+        """The paper's page (its latest run) and one page per run, oldest first in `runs`."""
+        pid = entry["id"]
+        listing = [_run_link(pid, r, latest=(i == len(runs) - 1)) for i, r in enumerate(runs)][::-1]
+        for i, record in enumerate(runs):
+            latest = i == len(runs) - 1
+            run_name = Path(record["_dir"]).name
+            artefacts = self._copy_artefacts(pid, record)
+            context = _run_context(entry, record, listing, artefacts, latest)
+            self.render(f"papers/{pid}/{run_name}/index.html", "run.html.j2", depth=3, **context)
+            if latest:
+                self.render(f"papers/{pid}/index.html", "run.html.j2", depth=2, **context)
+
+    def _copy_artefacts(self, pid: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Copy the run's figures and executed notebook into the site; return their site URLs."""
+        run_dir = Path(record["_dir"])
+        target = self.root / "papers" / pid / run_dir.name
+        copied: dict[str, str] = {}
+        missing: list[str] = []
+        wanted = list(record.get("figures") or []) + ([record["notebook"]] if record.get("notebook") else [])
+        for rel in wanted:
+            source = _inside(run_dir, str(rel))
+            if source is None or not source.is_file():
+                missing.append(str(rel))
+                continue
+            dest = target / source.relative_to(run_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, dest)
+            copied[str(rel)] = _url("papers", pid, run_dir.name, *source.relative_to(run_dir).parts)
+        figures = _group_figures([(rel, url) for rel, url in copied.items() if rel != record.get("notebook")])
+        return {"figures": figures, "notebook": copied.get(str(record.get("notebook"))), "missing": missing}
+
+
+def _paper_id(record: dict[str, Any]) -> str:
+    """The record's paper id, falling back to the name of its results sub-folder."""
+    return str((record.get("paper") or {}).get("id") or Path(record["_dir"]).parent.name)
+
+
+def _inside(run_dir: Path, rel: str) -> Path | None:
+    """`rel` resolved inside `run_dir`, or None if it is absolute or climbs out of it."""
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        return None
+    return run_dir.joinpath(*pure.parts)
+
+
+def _url(*segments: str) -> str:
+    """A site-relative URL from path segments, each percent-encoded."""
+    return "/".join(quote(s, safe="") for s in segments)
+
+
+def _group_figures(items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Pair the PNG and SVG of each figure: ``[{"title", "image", "formats": [(ext, url)]}]``."""
+    groups: dict[str, dict[str, str]] = {}
+    for rel, url in sorted(items):
+        path = PurePosixPath(rel)
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            groups.setdefault(str(path.with_suffix("")), {})[path.suffix.lower().lstrip(".")] = url
+    return [{"title": PurePosixPath(stem).name.replace("_", " ").capitalize(),
+             "image": formats.get("png") or formats.get("svg"),
+             "formats": sorted(formats.items())} for stem, formats in groups.items()]
+
+
+def _run_link(pid: str, record: dict[str, Any], latest: bool) -> dict[str, Any]:
+    """One line of a paper's run list."""
+    return {"run_id": record.get("run_id", Path(record["_dir"]).name), "profile": record.get("profile", views.MISSING),
+            "finished": record.get("finished_at", views.MISSING), "counts": views.verdict_counts(record),
+            "config_hash": record.get("config_hash", views.MISSING), "latest": latest,
+            "url": _url("papers", pid, Path(record["_dir"]).name, "index.html")}
+
+
+def _run_context(entry: dict[str, Any], record: dict[str, Any], listing: list[dict[str, Any]],
+                 artefacts: dict[str, Any], latest: bool) -> dict[str, Any]:
+    """Everything run.html.j2 shows for one run."""
+    paper = {**entry, **(record.get("paper") or {})}
+    return {
+        "paper": paper, "latest": latest, "run_id": record.get("run_id", Path(record["_dir"]).name),
+        "latest_url": _url("papers", entry["id"], "index.html"),
+        "counts": views.verdict_counts(record), "claims": views.claim_rows(record),
+        "notes": [str(n) for n in record.get("protocol_notes") or []],
+        "models": views.metric_table(record), "summary": views.run_summary(record),
+        "environment": views.environment_rows(record), "manifest": views.manifest_view(record),
+        "config": views.config_text(record), "runs": listing, **artefacts,
+    }
+
+
+def _index_row(entry: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One line of the index: a catalog paper with its latest run, if any."""
+    latest = runs[-1] if runs else None
+    return {**entry, "runs": len(runs),
+            "latest": _run_link(entry["id"], latest, True) if latest else None,
+            "url": _url("papers", entry["id"], "index.html") if latest else None}
+
+
+def _totals(entries: list[dict[str, Any]], by_paper: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Headline numbers of the index: papers, implemented, with runs, and verdicts of latest runs."""
+    counts = {"reproduced": 0, "not reproduced": 0, "inconclusive": 0}
+    for runs in by_paper.values():
+        for status, n in views.verdict_counts(runs[-1]).items():
+            counts[status] = counts.get(status, 0) + n
+    return {"papers": len(entries), "implemented": sum(e.get("status") == "implemented" for e in entries),
+            "with_runs": len(by_paper), "counts": counts}
+
+
+def _throughput_row(record: dict[str, Any]) -> dict[str, Any]:
+    """One line of the performance page's throughput table."""
+    env = record.get("environment") or {}
+    speed = (record.get("throughput") or {}).get("examples_per_s")
+    return {"paper": _paper_id(record), "run_id": record.get("run_id", views.MISSING),
+            "url": _url("papers", _paper_id(record), Path(record["_dir"]).name, "index.html"),
+            "profile": record.get("profile", views.MISSING), "finished": record.get("finished_at", views.MISSING),
+            "speed": f"{speed:,.0f}" if isinstance(speed, (int, float)) else views.MISSING,
+            "wall": views.duration_text(record.get("wall_time_s")),
+            "machine": f"{env.get('cpu', views.MISSING)}" + (f" + {', '.join(env['gpus'])}" if env.get("gpus") else "")}
+
+
+@contextlib.contextmanager
+def _staged_site(out_dir: Path) -> Iterator[Path]:
+    """Yield an empty staging folder; on success swap it in as `out_dir` (the old site is removed).
+
+    Refuses to replace a non-empty folder that a previous build did not create (no marker file),
+    so ``--out`` pointed at the wrong place never deletes anything.
+    """
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / SITE_MARKER).is_file():
+        raise UserError(f"{out_dir} is not empty and was not built by `repro report` (no {SITE_MARKER} file); "
+                        f"pass an empty or new folder with --out, or remove it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        yield stage
+        (stage / SITE_MARKER).write_text("built by `repro report`; this folder is replaced on each build\n")
+        os.chmod(stage, 0o755)
+        old = out_dir.with_name(f".{out_dir.name}.old-{secrets.token_hex(3)}")
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(stage, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -1,0 +1,169 @@
+"""Turn run records (plain JSON dicts) into the small, flat structures the report's templates show.
+
+Every function here is pure: it reads a record and returns rows of strings and numbers, so the
+templates stay free of logic and the report can be tested without rendering HTML. A record may
+come from an older schema or miss optional fields; the views then show "—" instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from repro.claims import Summary, count_statuses
+
+MISSING = "—"
+
+
+def verdict_counts(record: dict[str, Any]) -> dict[str, int]:
+    """The record's verdict counts (reproduced / not reproduced / inconclusive), recomputed if absent."""
+    counts = record.get("verdict_counts")
+    if isinstance(counts, dict) and counts:
+        return {k: int(v) for k, v in counts.items()}
+    return count_statuses(record.get("verdicts", []))
+
+
+def status_class(status: str) -> str:
+    """A CSS-safe class for a verdict status: ``"not reproduced"`` -> ``"v-not-reproduced"``."""
+    return "v-" + "-".join(str(status).split())
+
+
+def claim_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per verdict for the claims table: claim, source, paper value, ours, verdict, reason."""
+    return [{
+        "id": v.get("claim_id", MISSING),
+        "statement": v.get("statement", ""),
+        "source": v.get("source", MISSING),
+        "paper": v.get("paper", MISSING),
+        "ours": v.get("ours", MISSING),
+        "status": v.get("status", "inconclusive"),
+        "css": status_class(v.get("status", "inconclusive")),
+        "reason": v.get("reason", ""),
+        "transferred": bool(v.get("transferred", False)),
+    } for v in record.get("verdicts", [])]
+
+
+def metric_table(record: dict[str, Any]) -> dict[str, Any]:
+    """Per-model, per-metric ``mean ± std (n=…)`` over seeds, models in record order.
+
+    Returns ``{"metrics": [names], "rows": [{"model", "description", "params", "cells": [text]}]}``.
+    """
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in record.get("runs", []):
+        for metric, value in (run.get("metrics") or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[run.get("model", MISSING)][metric].append(float(value))
+    metrics = sorted({m for per_model in values.values() for m in per_model}, key=_metric_order)
+    declared = record.get("models") or {}
+    models = [m for m in declared if m in values] + [m for m in values if m not in declared]
+    rows = []
+    for model in models:
+        info = declared.get(model) or {}
+        rows.append({
+            "model": model,
+            "description": info.get("description", ""),
+            "params": _count_text(info.get("params")),
+            "cells": [Summary.of(values[model][m]).text() if values[model].get(m) else MISSING for m in metrics],
+        })
+    return {"metrics": metrics, "rows": rows}
+
+
+def _metric_order(name: str) -> tuple[int, str]:
+    """Test metrics first, then validation, then the rest, each alphabetically."""
+    rank = 0 if name.startswith("test_") else 1 if name.startswith("val_") else 2
+    return rank, name
+
+
+def _count_text(value: Any) -> str:
+    """A parameter count as ``1.23 M`` / ``45.6 k``; text passes through."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return MISSING if value in (None, "") else str(value)
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:g}"
+
+
+def run_summary(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """Label/value pairs that identify a run: id, profile, times, seeds, device, hash, commit."""
+    env = record.get("environment") or {}
+    git = env.get("git") or {}
+    config = record.get("config") or {}
+    commit = git.get("commit") or MISSING
+    if git.get("dirty"):
+        commit += " (uncommitted changes)"
+    throughput = (record.get("throughput") or {}).get("examples_per_s")
+    return [
+        ("Run", str(record.get("run_id", MISSING))),
+        ("Profile", str(record.get("profile", MISSING))),
+        ("Status", str(record.get("status", MISSING))),
+        ("Started (UTC)", str(record.get("started_at", MISSING))),
+        ("Finished (UTC)", str(record.get("finished_at", MISSING))),
+        ("Wall time", duration_text(record.get("wall_time_s"))),
+        ("Seeds", ", ".join(str(s) for s in config.get("seeds", [])) or MISSING),
+        ("Device", str(config.get("device", MISSING))),
+        ("Throughput", f"{throughput:,.0f} examples/s" if isinstance(throughput, (int, float)) else MISSING),
+        ("Config hash", str(record.get("config_hash", MISSING))),
+        ("Git commit", commit),
+    ]
+
+
+def duration_text(seconds: Any) -> str:
+    """Seconds as ``42.0 s``, ``3 min 05 s`` or ``2 h 07 min``."""
+    if not isinstance(seconds, (int, float)):
+        return MISSING
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def environment_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """The machine and the package versions that produced the numbers."""
+    env = record.get("environment") or {}
+    rows = [
+        ("Platform", str(env.get("platform", MISSING))),
+        ("CPU", f"{env.get('cpu', MISSING)} ({env.get('cpu_count', '?')} cores, "
+                f"{env.get('torch_threads', '?')} torch threads)"),
+        ("GPUs", ", ".join(env.get("gpus") or []) or "none"),
+        ("Host", str(env.get("hostname", MISSING))),
+    ]
+    rows += [(name, str(version)) for name, version in (env.get("packages") or {}).items()]
+    return rows
+
+
+def manifest_view(record: dict[str, Any]) -> dict[str, Any]:
+    """The dataset manifest split into a file table and the remaining fields as text.
+
+    ``files`` (a list of dicts) becomes a table whose columns are the union of their keys; every
+    other field becomes a label/value pair (nested values shown as compact JSON).
+    """
+    dataset = record.get("dataset") or {}
+    outer = {k: v for k, v in dataset.items() if k != "manifest"} if "manifest" in dataset else {}
+    manifest = dataset.get("manifest", dataset)
+    if not isinstance(manifest, dict):
+        manifest = {"manifest": manifest}
+    files = [f for f in manifest.get("files", []) if isinstance(f, dict)]
+    columns: list[str] = []
+    for entry in files:
+        columns += [k for k in entry if k not in columns]
+    fields = [(key, _text(value)) for key, value in {**outer, **manifest}.items() if key != "files"]
+    return {"columns": columns, "files": [[_text(f.get(c, "")) for c in columns] for f in files], "fields": fields}
+
+
+def _text(value: Any) -> str:
+    """Scalars as text, containers as compact sorted JSON."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def config_text(record: dict[str, Any]) -> str:
+    """The resolved config, pretty-printed JSON, for a collapsible block."""
+    return json.dumps(record.get("config") or {}, indent=2, sort_keys=True, default=str)

@@ -1,0 +1,198 @@
+"""`repro run`: resolve the config, run the paper's experiment, judge its claims, write the record.
+
+Order of work: validate every input before anything is written; create an exclusive unfinished
+run folder (``results/<paper>/.<run-id>.partial``) holding the resolved config; run the paper;
+evaluate each claim on the per-seed measurements; write ``record.json`` and rename the folder to
+its run id. A bad input found by the paper (missing or corrupt data) removes the unfinished folder,
+so nothing half-written stays behind; a crash or a kill leaves it for ``--resume``.
+
+With ``--nproc N`` the same command is relaunched through torchrun (``torch.distributed.run``) in
+worker mode on the unfinished folder; every rank runs the experiment and rank 0 writes the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from repro import envinfo, records
+from repro.harness.atomic import write_json
+from repro.claims import count_statuses, evaluate
+from repro.harness.data.datadir import resolve_data_dir
+from repro.harness.errors import UserError
+from repro.harness.experiment import ExperimentContext, ExperimentResult
+from repro.progress import ConsoleProgress, print_summary
+from repro.registry import PROFILES, Paper, get_paper
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for on the command line."""
+
+    paper_id: str
+    profile: str = "default"
+    seeds: int | None = None
+    device: str = "cpu"
+    data_dir: str | None = None
+    results_dir: Path = Path("results")
+    resume: str | None = None
+    nproc: int = 1
+    figures: bool = True
+
+
+def check_device(device: str) -> None:
+    """Refuse ``cuda`` on a machine without a usable CUDA device, with the fix."""
+    if device not in ("cpu", "cuda"):
+        raise UserError(f"--device must be cpu or cuda, got {device!r}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for, but torch sees no CUDA device "
+                            f"(torch {torch.__version__}). Run with --device cpu, or install the CUDA "
+                            "stack as the README's GPU section describes.")
+
+
+def resolve_config(paper: Paper, request: RunRequest) -> dict[str, Any]:
+    """The resolved config of a new run: profile parameters, seeds, device and data directory."""
+    if request.profile not in PROFILES:
+        raise UserError(f"--profile must be one of {', '.join(PROFILES)}, got {request.profile!r}")
+    profile = paper.profiles[request.profile]
+    n_seeds = request.seeds if request.seeds is not None else profile.seeds
+    if n_seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {n_seeds}")
+    return {
+        "paper": paper.id,
+        "profile": profile.name,
+        "profile_description": profile.description,
+        "seeds": list(range(n_seeds)),
+        "device": request.device,
+        "data_dir": str(resolve_data_dir(request.data_dir)),
+        "params": profile.params,
+        "nproc": request.nproc,
+    }
+
+
+def _open_run(paper: Paper, request: RunRequest) -> tuple[str, Path, dict[str, Any]]:
+    """A new unfinished run folder with its config, or the one named by ``--resume``."""
+    if request.resume:
+        partial = records.partial_dir(request.results_dir, paper.id, request.resume)
+        config = json.loads((partial / CONFIG_FILE).read_text(encoding="utf-8"))
+        return request.resume, partial, config
+    config = resolve_config(paper, request)
+    run_id, partial = records.new_run(request.results_dir, paper.id, config["profile"])
+    write_json(partial / CONFIG_FILE, config)
+    return run_id, partial, config
+
+
+def build_record(paper: Paper, run_id: str, config: dict[str, Any], result: ExperimentResult,
+                 started: float, wall_time_s: float) -> dict[str, Any]:
+    """The run record: config and hash, environment, dataset, per-seed results, verdicts, timing."""
+    measurements = result.measurements()
+    verdicts = [evaluate(claim, measurements).to_dict() for claim in paper.claims]
+    examples_per_s = [r.examples_per_s for r in result.runs if r.examples_per_s]
+    return {
+        "schema_version": records.SCHEMA_VERSION,
+        "run_id": run_id,
+        "status": "completed",
+        "paper": {"id": paper.id, "title": paper.title, "arxiv": paper.arxiv, "venue": paper.venue,
+                  "year": paper.year, "family": paper.family, "authors": list(paper.authors)},
+        "profile": config["profile"],
+        "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": wall_time_s,
+        "config": config,
+        "config_hash": records.config_hash(config),
+        "environment": envinfo.capture(REPO_ROOT),
+        "dataset": result.dataset,
+        "protocol_notes": result.protocol_notes,
+        "models": result.models,
+        "runs": [asdict(r) for r in result.runs],
+        "claims": [asdict(c) for c in paper.claims],
+        "verdicts": verdicts,
+        "verdict_counts": count_statuses(verdicts),
+        "throughput": {"examples_per_s_mean": sum(examples_per_s) / len(examples_per_s) if examples_per_s else None},
+        "figures": [],
+    }
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def run(request: RunRequest, console: Console) -> Path | None:
+    """Carry out `request`; return the finished run folder (None on non-zero ranks)."""
+    paper = get_paper(request.paper_id)
+    check_device(request.device)
+    if request.nproc < 1:
+        raise UserError(f"--nproc must be at least 1, got {request.nproc}")
+    run_id, partial, config = _open_run(paper, request)
+    if request.nproc > 1 and "RANK" not in os.environ:
+        return _launch_workers(request, run_id, partial, console)
+    console.print(f"[bold]{paper.id}[/] ({paper.title}) — profile [bold]{config['profile']}[/], "
+                  f"seeds {config['seeds']}, device {config['device']}, data {config['data_dir']}",
+                  highlight=False)
+    console.print(f"run {run_id}" + (" (resumed)" if request.resume else ""), highlight=False)
+    ctx = ExperimentContext(paper_id=paper.id, profile=config["profile"], seeds=config["seeds"],
+                            device=config["device"], data_dir=Path(config["data_dir"]),
+                            work_dir=partial / "work", params=config["params"],
+                            progress=ConsoleProgress(console))
+    started = time.time()
+    try:
+        result = paper.experiment()(ctx)
+    except UserError:
+        if not request.resume and _rank() == 0:
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+    except KeyboardInterrupt:
+        console.print(f"interrupted; resume with: repro run {paper.id} --resume {run_id}")
+        raise
+    if _rank() != 0:
+        return None
+    record = build_record(paper, run_id, config, result, started, time.time() - started)
+    shutil.rmtree(partial / "work", ignore_errors=True)
+    final = records.finalize(partial, record)
+    print_summary(console, record, str(final))
+    notebook = paper.figures_notebook()
+    if request.figures and notebook is not None:
+        make_figures(notebook, final, console)
+    return final
+
+
+def make_figures(notebook: Path, run_dir: Path, console: Console) -> list[Path]:
+    """Execute the paper's figure notebook on a finished run (papermill); the record stays intact."""
+    from repro.figures import run_figures
+
+    console.print(f"figures: executing {notebook.name} on {run_dir.name} …", highlight=False)
+    figures = run_figures(notebook, run_dir)
+    console.print(f"figures: {len(figures)} written to {run_dir / 'figures'}", highlight=False)
+    return figures
+
+
+def _launch_workers(request: RunRequest, run_id: str, partial: Path, console: Console) -> Path | None:
+    """Relaunch this run on `request.nproc` local processes through torchrun, resuming `partial`."""
+    from torch.distributed.run import parse_args, run as torchrun
+
+    argv = ["--standalone", f"--nproc-per-node={request.nproc}", "-m", "repro.cli", "run", request.paper_id,
+            "--resume", run_id, "--results", str(request.results_dir.resolve())]
+    if not request.figures:
+        argv.append("--no-figures")
+    console.print(f"launching {request.nproc} processes: torchrun {' '.join(argv)}", highlight=False)
+    try:
+        torchrun(parse_args(argv))
+    except Exception as exc:  # torchrun raises ChildFailedError with each rank's traceback
+        raise UserError(f"a worker process failed ({type(exc).__name__}); the unfinished run stays at "
+                        f"{partial}; see the worker output above") from exc
+    final = partial.parent / run_id
+    return final if final.is_dir() else None
