@@ -1,0 +1,13 @@
+"""DCNv2 cross layers (Wang et al. 2021, arXiv 2008.13535, Eq. 1), taken from TorchRec.
+
+``x_{l+1} = x_0 * (W_l x_l + b_l) + x_l`` with a full ``W_l`` (:class:`CrossNet`) or the
+low-rank ``W_l = U_l V_l`` of Sec. 3.2 (:class:`LowRankCrossNet`). TorchRec's modules implement
+exactly these equations (checked against a float64 reference in tests/models), so the suite
+uses them rather than a second copy; DCN/DHEN/Wukong-style models import them from here.
+"""
+
+from __future__ import annotations
+
+from torchrec.modules.crossnet import CrossNet, LowRankCrossNet
+
+__all__ = ["CrossNet", "LowRankCrossNet"]

@@ -1,0 +1,61 @@
+"""DLRM (Naumov et al. 2019, arXiv 1906.00091, Sec. 3 and Fig. 1).
+
+Dense features go through the bottom MLP to a vector of the embedding dimension; each sparse
+feature is pooled from its table; the dot interaction (Eq. 1-2) of these ``F + 1`` vectors,
+concatenated with the dense vector, goes through the top MLP to one logit. The reference
+Kaggle configuration (facebookresearch/dlrm ``bench/dlrm_s_criteo_kaggle.sh``) is bottom
+13-512-256-64-16, top 512-256-1 and dimension 16.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import nn
+from torchrec.modules.embedding_configs import EmbeddingBagConfig
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+from repro.harness.models.embedding import Backend, PooledEmbeddings
+from repro.harness.models.interaction import DotInteraction
+from repro.harness.models.mlp import MLP
+
+
+class SparseDenseBatch(Protocol):
+    """A CTR batch: dense features ``[B, 13]`` and sparse features as a KeyedJaggedTensor."""
+
+    dense_features: torch.Tensor
+    sparse_features: KeyedJaggedTensor
+
+
+class DLRM(nn.Module):
+    """Bottom MLP + pooled embeddings + dot interaction + top MLP, returning logits ``[B]``.
+
+    `bottom` lists the bottom MLP widths from the dense input to the embedding dimension;
+    `top` lists the top MLP's widths after its input (the interaction width), ending in 1.
+    The top MLP's last layer is linear (the logit); the sigmoid lives in the loss.
+    """
+
+    def __init__(self, bottom: list[int], top: list[int], tables: list[EmbeddingBagConfig],
+                 backend: Backend = "torchrec", device: torch.device | None = None) -> None:
+        super().__init__()
+        dims = {t.embedding_dim for t in tables}
+        if dims != {bottom[-1]}:
+            raise ValueError(f"the bottom MLP ends at {bottom[-1]} but tables have dims {sorted(dims)}; "
+                             "the dot interaction needs them equal")
+        if top[-1] != 1:
+            raise ValueError(f"the top MLP must end in one logit, got {top}")
+        self.embedding_dim = bottom[-1]
+        self.bottom = MLP(bottom, activate_last=True)
+        self.sparse = PooledEmbeddings(tables, backend=backend, device=device)
+        self.interaction = DotInteraction(self.sparse.num_features)
+        self.top = MLP([self.interaction.output_dim(self.embedding_dim), *top], activate_last=False)
+        if device is not None:
+            self.to(device)
+
+    def forward(self, batch: SparseDenseBatch) -> torch.Tensor:
+        """Logits ``[B]`` of a batch with ``dense_features`` and ``sparse_features``."""
+        dense = self.bottom(batch.dense_features)
+        pooled = self.sparse(batch.sparse_features)
+        sparse = pooled.view(-1, self.sparse.num_features, self.embedding_dim).to(dense.dtype)
+        return self.top(self.interaction(dense, sparse)).squeeze(1)
