@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args, console)
     except UserError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return EXIT_USER_ERROR
 
 
