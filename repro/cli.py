@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -189,28 +189,12 @@ def cmd_data_verify(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_data_download(args: argparse.Namespace, console: Console) -> int:
     """Download one dataset's official files, verifying checksums, renaming into place when good."""
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
     from repro.harness.data import registry as datasets
     from repro.harness.data.datadir import resolve_data_dir
-    from repro.harness.data.download import download_dataset
+    from repro.progress import download_with_bar
 
     entry = datasets.get_entry(args.dataset)
-    data_dir = resolve_data_dir(args.data_dir)
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                  console=console, transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def on_bytes(name: str, done: int, total: int | None) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done)
-
-        results = download_dataset(entry.spec, data_dir, base_url=args.base_url, progress=on_bytes)
-    for item in results:
-        note = "already present, checksum ok" if item.skipped else (
-            "checksum verified" if item.verified else "no official checksum: recorded sha256 " + item.sha256)
-        console.print(f"{item.path}: {note}", highlight=False)
+    download_with_bar(entry.spec, resolve_data_dir(args.data_dir), console, base_url=args.base_url)
     return 0
 
 

@@ -7,11 +7,16 @@ On a terminal, a rich progress bar shows the current (model, seed) job and its e
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TransferSpeedColumn)
 from rich.table import Table
+
+from repro.harness.data.catalog import DatasetSpec
+from repro.harness.data.download import Downloaded, download_dataset
 
 STATUS_STYLE = {"reproduced": "bold green", "not reproduced": "bold red", "inconclusive": "bold yellow"}
 
@@ -61,6 +66,26 @@ class ConsoleProgress:
     def log(self, message: str) -> None:
         """Print a line the user should read."""
         self.console.print(message, highlight=False)
+
+
+def download_with_bar(spec: DatasetSpec, data_dir: Path, console: Console,
+                      base_url: str | None = None) -> list[Downloaded]:
+    """Download `spec`'s files with a live byte counter, then say how each was checked."""
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_bytes(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done)
+
+        results = download_dataset(spec, data_dir, base_url=base_url, progress=on_bytes)
+    for item in results:
+        note = "already present, checksum ok" if item.skipped else (
+            "checksum verified" if item.verified else "no official checksum: recorded sha256 " + item.sha256)
+        console.print(f"{item.path}: {note}", highlight=False)
+    return results
 
 
 def verdict_table(record: dict[str, Any]) -> Table:

@@ -26,10 +26,11 @@ from rich.console import Console
 from repro import envinfo, records
 from repro.harness.atomic import write_json
 from repro.claims import count_statuses, evaluate
-from repro.harness.data.datadir import resolve_data_dir
+from repro.harness.data import registry as datasets
+from repro.harness.data.datadir import default_cache_dir, resolve_data_dir
 from repro.harness.errors import UserError
 from repro.harness.experiment import ExperimentContext, ExperimentResult
-from repro.progress import ConsoleProgress, print_summary
+from repro.progress import ConsoleProgress, download_with_bar, print_summary
 from repro.registry import PROFILES, Paper, get_paper
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +128,21 @@ def build_record(paper: Paper, run_id: str, config: dict[str, Any], result: Expe
     }
 
 
+def _ensure_datasets(paper: Paper, data_dir: Path, console: Console) -> None:
+    """On a first run into the per-user cache, download the paper's absent datasets (checksummed).
+
+    A data directory the user chose (flag or $REPRO_DATA_DIR) is never written to: the paper's
+    loader then stops with the files expected, their URL and checksum.
+    """
+    if data_dir != default_cache_dir():
+        return
+    for dataset_id in paper.datasets:
+        entry = datasets.ENTRIES.get(dataset_id)
+        if entry is not None and datasets.status(entry, data_dir) == "absent":
+            console.print(f"first run: downloading {dataset_id} into {data_dir}", highlight=False)
+            download_with_bar(entry.spec, data_dir, console)
+
+
 def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
@@ -148,6 +164,8 @@ def run(request: RunRequest, console: Console) -> Path | None:
                             device=config["device"], data_dir=Path(config["data_dir"]),
                             work_dir=partial / "work", params=config["params"],
                             progress=ConsoleProgress(console))
+    if config["profile"] != "smoke":
+        _ensure_datasets(paper, Path(config["data_dir"]), console)
     started = time.time()
     try:
         result = paper.experiment()(ctx)

@@ -31,7 +31,6 @@ from urllib.parse import quote
 
 import jinja2
 
-from repro.harness.atomic import write_text
 from repro.harness.errors import UserError
 from repro.records import iter_records
 from repro.report import views
@@ -89,7 +88,9 @@ class _Site:
     def render(self, rel: str, template: str, depth: int, **context: Any) -> None:
         """Render `template` to ``root/rel``; `depth` is how many folders deep the page sits."""
         html = self.env.get_template(template).render(root="../" * depth, **context)
-        write_text(self.root / rel, html)
+        target = self.root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(html, encoding="utf-8")  # plain write: the whole staging folder is swapped in atomically
 
     def paper_pages(self, entry: dict[str, Any], runs: list[dict[str, Any]]) -> None:
         """The paper's page (its latest run) and one page per run, oldest first in `runs`."""
@@ -168,6 +169,7 @@ def _run_context(entry: dict[str, Any], record: dict[str, Any], listing: list[di
     paper = {**entry, **(record.get("paper") or {})}
     return {
         "paper": paper, "latest": latest, "run_id": record.get("run_id", Path(record["_dir"]).name),
+        "profile": record.get("profile", views.MISSING), "finished": record.get("finished_at", views.MISSING),
         "latest_url": _url("papers", entry["id"], "index.html"),
         "counts": views.verdict_counts(record), "claims": views.claim_rows(record),
         "notes": [str(n) for n in record.get("protocol_notes") or []],
