@@ -158,7 +158,7 @@ def _group_figures(items: list[tuple[str, str]]) -> list[dict[str, Any]]:
 def _run_link(pid: str, record: dict[str, Any], latest: bool) -> dict[str, Any]:
     """One line of a paper's run list."""
     return {"run_id": record.get("run_id", Path(record["_dir"]).name), "profile": record.get("profile", views.MISSING),
-            "finished": record.get("finished_at", views.MISSING), "counts": views.verdict_counts(record),
+            "finished": views.when(record.get("finished_at")), "counts": views.verdict_counts(record),
             "config_hash": record.get("config_hash", views.MISSING), "latest": latest,
             "url": _url("papers", pid, Path(record["_dir"]).name, "index.html")}
 
@@ -169,7 +169,7 @@ def _run_context(entry: dict[str, Any], record: dict[str, Any], listing: list[di
     paper = {**entry, **(record.get("paper") or {})}
     return {
         "paper": paper, "latest": latest, "run_id": record.get("run_id", Path(record["_dir"]).name),
-        "profile": record.get("profile", views.MISSING), "finished": record.get("finished_at", views.MISSING),
+        "profile": record.get("profile", views.MISSING), "finished": views.when(record.get("finished_at")),
         "latest_url": _url("papers", entry["id"], "index.html"),
         "counts": views.verdict_counts(record), "claims": views.claim_rows(record),
         "notes": [str(n) for n in record.get("protocol_notes") or []],
@@ -203,7 +203,7 @@ def _throughput_row(record: dict[str, Any]) -> dict[str, Any]:
     speed = (record.get("throughput") or {}).get("examples_per_s")
     return {"paper": _paper_id(record), "run_id": record.get("run_id", views.MISSING),
             "url": _url("papers", _paper_id(record), Path(record["_dir"]).name, "index.html"),
-            "profile": record.get("profile", views.MISSING), "finished": record.get("finished_at", views.MISSING),
+            "profile": record.get("profile", views.MISSING), "finished": views.when(record.get("finished_at")),
             "speed": f"{speed:,.0f}" if isinstance(speed, (int, float)) else views.MISSING,
             "wall": views.duration_text(record.get("wall_time_s")),
             "machine": f"{env.get('cpu', views.MISSING)}" + (f" + {', '.join(env['gpus'])}" if env.get("gpus") else "")}

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import datetime, timezone
 from typing import Any
 
 from repro.claims import Summary, count_statuses
 
 MISSING = "—"
+HIGHER_IS_BETTER = {"auc", "gauc", "accuracy", "recall", "ndcg", "hr", "hit"}
+LOWER_IS_BETTER = {"loss", "logloss", "ne", "error", "mse", "rmse"}
 
 
 def verdict_counts(record: dict[str, Any]) -> dict[str, int]:
@@ -45,28 +48,50 @@ def claim_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def metric_table(record: dict[str, Any]) -> dict[str, Any]:
-    """Per-model, per-metric ``mean ± std (n=…)`` over seeds, models in record order.
+    """Per-metric rows, per-model columns of ``mean ± std`` over seeds, models in record order.
 
-    Returns ``{"metrics": [names], "rows": [{"model", "description", "params", "cells": [text]}]}``.
+    Returns ``{"models": [{"name", "description", "params"}], "rows": [{"metric", "cells"}], "seeds": n}``;
+    a cell is ``{"text", "best"}`` where `best` marks the best mean of a row whose direction is known
+    (AUC/accuracy higher, loss/NE lower). `seeds` is the common seed count (None when models differ).
     """
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for run in record.get("runs", []):
         for metric, value in (run.get("metrics") or {}).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 values[run.get("model", MISSING)][metric].append(float(value))
-    metrics = sorted({m for per_model in values.values() for m in per_model}, key=_metric_order)
     declared = record.get("models") or {}
-    models = [m for m in declared if m in values] + [m for m in values if m not in declared]
+    names = [m for m in declared if m in values] + [m for m in values if m not in declared]
+    metrics = sorted({m for per_model in values.values() for m in per_model}, key=_metric_order)
+    counts = {len(v) for per_model in values.values() for v in per_model.values()}
+    seeds = counts.pop() if len(counts) == 1 else None
     rows = []
-    for model in models:
-        info = declared.get(model) or {}
-        rows.append({
-            "model": model,
-            "description": info.get("description", ""),
-            "params": _count_text(info.get("params")),
-            "cells": [Summary.of(values[model][m]).text() if values[model].get(m) else MISSING for m in metrics],
-        })
-    return {"metrics": metrics, "rows": rows}
+    for metric in metrics:
+        summaries = [Summary.of(values[m][metric]) if values[m].get(metric) else None for m in names]
+        best = _best(metric, [s.mean if s else None for s in summaries])
+        rows.append({"metric": metric, "cells": [
+            {"text": _summary_text(s, seeds), "best": i == best} for i, s in enumerate(summaries)]})
+    models = [{"name": m, "description": (declared.get(m) or {}).get("description", ""),
+               "params": _count_text((declared.get(m) or {}).get("params"))} for m in names]
+    return {"models": models, "rows": rows, "seeds": seeds}
+
+
+def _summary_text(summary: Summary | None, seeds: int | None) -> str:
+    """``mean ± std``, with ``(n=…)`` only when the seed count differs between cells."""
+    if summary is None:
+        return MISSING
+    text = f"{summary.mean:.4f}" if summary.n < 2 else f"{summary.mean:.4f} ± {summary.std:.4f}"
+    return text if seeds is not None else f"{text} (n={summary.n})"
+
+
+def _best(metric: str, means: list[float | None]) -> int | None:
+    """Index of the best mean when the metric's direction is known and more than one model has it."""
+    words = set(metric.lower().split("_"))
+    higher = bool(words & HIGHER_IS_BETTER)
+    lower = bool(words & LOWER_IS_BETTER)
+    present = [(m, i) for i, m in enumerate(means) if m is not None]
+    if higher == lower or len(present) < 2:
+        return None
+    return (max(present) if higher else min(present))[1]
 
 
 def _metric_order(name: str) -> tuple[int, str]:
@@ -98,8 +123,8 @@ def run_summary(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("Run", str(record.get("run_id", MISSING))),
         ("Profile", str(record.get("profile", MISSING))),
         ("Status", str(record.get("status", MISSING))),
-        ("Started (UTC)", str(record.get("started_at", MISSING))),
-        ("Finished (UTC)", str(record.get("finished_at", MISSING))),
+        ("Started", when(record.get("started_at"))),
+        ("Finished", when(record.get("finished_at"))),
         ("Wall time", duration_text(record.get("wall_time_s"))),
         ("Seeds", ", ".join(str(s) for s in config.get("seeds", [])) or MISSING),
         ("Device", str(config.get("device", MISSING))),
@@ -107,6 +132,17 @@ def run_summary(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("Config hash", str(record.get("config_hash", MISSING))),
         ("Git commit", commit),
     ]
+
+
+def when(stamp: Any) -> str:
+    """An ISO timestamp as ``2025-01-02 12:00 UTC`` (other text passes through unchanged)."""
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return MISSING if stamp in (None, "") else str(stamp)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def duration_text(seconds: Any) -> str:
