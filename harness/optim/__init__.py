@@ -1,0 +1,1 @@
+"""Optimizers the papers need beyond ``torch.optim``: frequency-aware SGD for embedding rows."""
