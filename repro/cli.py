@@ -57,6 +57,9 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    if args.markdown:
+        print(_markdown_table(rows))
+        return 0
     table = Table(title=f"recrepro: {len(rows)} papers ({sum(r['status'] == 'implemented' for r in rows)} implemented)")
     for col in ("id", "title", "year", "arXiv", "family", "status", "latest verdicts (✓ / ✗ / ?)"):
         table.add_column(col, overflow="fold")
@@ -69,6 +72,19 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
                       f"[{style}]{r['status']}[/]", verdicts)
     console.print(table)
     return 0
+
+
+def _markdown_table(rows: list[dict[str, object]]) -> str:
+    """The papers table of the README (regenerate with `repro list --markdown`)."""
+    lines = ["| id | paper | year | arXiv | family | status | latest verdicts (reproduced / not / inconclusive) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        counts = r["verdicts"]
+        verdicts = (f"{counts['reproduced']} / {counts['not reproduced']} / {counts['inconclusive']}"  # type: ignore[index]
+                    + f" (run {r['latest_run']})" if counts else ("no run yet" if r["status"] == "implemented" else "—"))
+        lines.append(f"| {r['id']} | {r['title']} | {r['year']} | {r['arxiv']} | {r['family']} | "
+                     f"{r['status']} | {verdicts} |")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ repro run
@@ -211,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", help="results folder (default ./results or $REPRO_RESULTS_DIR)")
     p.add_argument("--implemented", action="store_true", help="only implemented papers")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--markdown", action="store_true", help="a Markdown table (the README's papers table)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="run a paper's reproduction and print its verdicts")
