@@ -166,9 +166,14 @@ class Fused4bitEmbeddingBag(nn.Module):
             bags, width = input.shape
             offsets = torch.arange(0, bags * width, width, device=input.device)
             input = input.reshape(-1)
-        return torch.ops.quantized.embedding_bag_4bit_rowwise_offsets(
-            self.packed, input.long(), offsets.long(), mode=_MODES[self.mode], pruned_weights=False,
+        pooled = torch.ops.quantized.embedding_bag_4bit_rowwise_offsets(
+            self.packed, input.long(), offsets.long(), mode=_MODES["sum"], pruned_weights=False,
             per_sample_weights=per_sample_weights, include_last_offset=False)
+        if self.mode == "sum":
+            return pooled
+        # The CPU op sums whatever mode it is given (PyTorch 2.13), so the mean is taken here.
+        lengths = torch.diff(offsets, append=torch.tensor([input.numel()], device=input.device))
+        return pooled / lengths.clamp(min=1).unsqueeze(1).to(pooled.dtype)
 
     def dequantized_weight(self) -> torch.Tensor:
         """The FP32 table the packed rows stand for (for error analysis)."""
