@@ -39,3 +39,17 @@ def random_ctr_batches(num_batches: int, batch_size: int, num_dense: int, table_
             keys=keys, values=ids.reshape(-1), lengths=torch.ones(len(keys) * batch_size, dtype=torch.int32))
         batches.append(Batch(dense_features=dense, sparse_features=sparse, labels=labels))
     return batches
+
+
+class BatchList:
+    """A fixed list of batches as a trainer batch source (one pass = one epoch, no shuffling)."""
+
+    def __init__(self, batches: list[Batch]) -> None:
+        self.batches = batches
+        self.num_examples = sum(int(b.labels.shape[0]) for b in batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.batches)

@@ -1,11 +1,19 @@
-"""The training loop shared by every paper: epochs, per-task BCE, evaluation, best-epoch selection.
+"""The training loop shared by every paper: steps and epochs, per-task BCE, evaluation, selection.
 
 A model maps a batch to logits of shape ``[batch, tasks]`` (single-task models return
-``[batch, 1]`` or ``[batch]``); labels have the same shape. Each epoch ends with an evaluation of
-every split in `eval_splits` (validation and test), which gives the per-epoch curve. The reported
-metrics are those of the epoch with the best mean validation AUC over tasks (the selection rule of
-the MMoE/PLE/AdaTT census benchmark: BorealisAI/MMoEEx-MTL picks the epoch with the best sum of
-validation AUCs), and the last epoch's are kept too as ``final_*``.
+``[batch, 1]`` or ``[batch]``); labels have the same shape. Every split in `eval_splits`
+(validation and test) is evaluated after each epoch, or every ``eval_every_steps`` steps and at
+the end; each evaluation is one row of the curve. The reported metrics are those of the
+evaluation with the best mean validation AUC over tasks (the selection rule of the MMoE/PLE/AdaTT
+census benchmark: BorealisAI/MMoEEx-MTL picks the epoch with the best sum of validation AUCs),
+and the last evaluation's are kept too as ``final_*``.
+
+Embedding tables are trained by FBGEMM's fused optimisers when ``sparse_optimizer`` is set
+(:mod:`repro.harness.train.optim`); the rest by the dense optimiser. With a `checkpoint_dir`, the
+loop writes atomic checkpoints every ``checkpoint_every_steps`` steps and resumes from the newest
+one it finds there, so an interrupted run finishes with exactly the metrics of an uninterrupted
+one (on CPU; same seed, same data). Under ``torchrun`` (see :mod:`repro.harness.train.distributed`)
+each rank trains on its shard of every global batch and metrics are computed over all ranks.
 
 Metric names: ``<split>_<metric>_<task>`` (e.g. ``test_auc_income``); for a single task named
 ``""`` the suffix is dropped (``test_auc``).
@@ -13,17 +21,26 @@ Metric names: ``<split>_<metric>_<task>`` (e.g. ``test_auc_income``); for a sing
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
 import random
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Sized
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Protocol, Sized
 
 import numpy as np
 import torch
 from torch import nn
 
+from repro.harness.atomic import write_json
 from repro.harness.experiment import NullProgress, Progress
 from repro.harness.metrics import binary_metrics
+from repro.harness.train import checkpoint as ckpt
+from repro.harness.train.distributed import all_gather_cat, global_mean, rank_and_world
+from repro.harness.train.optim import DENSE_OPTIMIZERS, Optimizers, SparseSpec, build_optimizers, make_dense_optimizer
+from repro.harness.train.timing import StepTimer
 
 
 class Batch(Protocol):
@@ -73,6 +90,14 @@ class TensorBatches:
     def __len__(self) -> int:
         return (self.num_examples + self.batch_size - 1) // self.batch_size
 
+    def state_dict(self) -> dict[str, Any]:
+        """The shuffling generator's state (saved at an epoch start for exact resume)."""
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the shuffling generator saved by :meth:`state_dict`."""
+        self._generator.set_state(state["generator"])
+
     def __iter__(self):  # type: ignore[no-untyped-def]
         order = torch.randperm(self.num_examples, generator=self._generator) if self.shuffle else None
         for start in range(0, self.num_examples, self.batch_size):
@@ -86,7 +111,16 @@ class TensorBatches:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings. `lr_decay` multiplies the learning rate after every epoch (1 = off)."""
+    """Optimisation and loop settings.
+
+    `lr_decay` multiplies the dense learning rate after every epoch (1 = off).
+    `sparse_optimizer` (``sgd``, ``rowwise_adagrad``, ``adam``) trains embedding tables with
+    FBGEMM's fused optimiser at `sparse_lr` (default `lr`); None leaves them to the dense one.
+    `eval_every_steps` evaluates every N steps and at the end instead of after each epoch;
+    `early_stopping_patience` counts evaluations without a better validation AUC.
+    `max_steps` stops training early (smoke runs, benchmarks). `precision` ``"bf16"`` runs the
+    forward pass under bfloat16 autocast (loss and optimiser stay in fp32).
+    """
 
     epochs: int
     lr: float
@@ -94,24 +128,39 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_decay: float = 1.0
     early_stopping_patience: int | None = None
+    sparse_optimizer: str | None = None
+    sparse_lr: float | None = None
+    eval_every_steps: int | None = None
+    checkpoint_every_steps: int | None = None
+    max_steps: int | None = None
+    precision: str = "fp32"
+
+    def sparse_spec(self) -> SparseSpec | None:
+        """The embedding optimiser, if any."""
+        if self.sparse_optimizer is None:
+            return None
+        return SparseSpec(self.sparse_optimizer, self.sparse_lr if self.sparse_lr is not None else self.lr)
 
 
 @dataclass
 class FitResult:
-    """Metrics of the selected (best-validation) epoch, the last epoch's, and the curve."""
+    """Metrics of the selected (best-validation) evaluation, the last one's, and the curve.
+
+    `step_ms` is the mean per-step time split (data, forward, backward, optimizer, total);
+    `step_losses` the training loss of every step (averaged over ranks).
+    """
 
     metrics: dict[str, float]
     curve: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     wall_time_s: float = 0.0
     examples_per_s: float = 0.0
+    best_step: int = 0
+    step_ms: dict[str, float] = field(default_factory=dict)
+    step_losses: list[float] = field(default_factory=list)
 
 
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adam": torch.optim.Adam,
-    "sgd": torch.optim.SGD,
-    "adagrad": torch.optim.Adagrad,
-}
+OPTIMIZERS = DENSE_OPTIMIZERS
 
 
 def seed_everything(seed: int) -> None:
@@ -123,11 +172,7 @@ def seed_everything(seed: int) -> None:
 
 def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     """The dense optimizer named in `config` (a clear error for an unknown name)."""
-    try:
-        factory = OPTIMIZERS[config.optimizer]
-    except KeyError:
-        raise ValueError(f"unknown optimizer {config.optimizer!r}; known: {', '.join(OPTIMIZERS)}") from None
-    return factory(params, lr=config.lr, weight_decay=config.weight_decay)
+    return make_dense_optimizer(params, config.optimizer, config.lr, config.weight_decay)
 
 
 def _as_matrix(t: torch.Tensor) -> torch.Tensor:
@@ -138,82 +183,224 @@ def _metric_name(split: str, metric: str, task: str) -> str:
     return f"{split}_{metric}_{task}" if task else f"{split}_{metric}"
 
 
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    raise ValueError(f"unknown precision {precision!r}; known: fp32, bf16")
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: BatchSource, tasks: list[str], split: str,
-             device: torch.device) -> dict[str, float]:
-    """Metrics of `model` on every batch of `batches`, per task, named ``<split>_<metric>_<task>``."""
+             device: torch.device, precision: str = "fp32") -> dict[str, float]:
+    """Metrics of `model` on every batch of `batches`, per task, named ``<split>_<metric>_<task>``.
+
+    Under torchrun every rank evaluates its shard and the logits of all ranks are gathered.
+    """
     model.eval()
     logits, labels = [], []
     for batch in batches:
         batch = batch.to(device)
-        logits.append(_as_matrix(model(batch)).float().cpu())
+        with _autocast(device, precision):
+            out = model(batch)
+        logits.append(_as_matrix(out).float().cpu())
         labels.append(_as_matrix(batch.labels).float().cpu())
-    all_logits, all_labels = torch.cat(logits), torch.cat(labels)
-    out: dict[str, float] = {}
+    all_logits, all_labels = all_gather_cat(torch.cat(logits)), all_gather_cat(torch.cat(labels))
+    result: dict[str, float] = {}
     for t, task in enumerate(tasks):
         for metric, value in binary_metrics(all_logits[:, t], all_labels[:, t]).items():
-            out[_metric_name(split, metric, task)] = value
-    return out
+            result[_metric_name(split, metric, task)] = value
+    return result
+
+
+@dataclass
+class _LoopState:
+    """The loop's bookkeeping, saved in every checkpoint."""
+
+    epoch: int = 0
+    step: int = 0
+    step_in_epoch: int = 0
+    loss_sum: float = 0.0
+    loss_steps: int = 0
+    best_score: float = -float("inf")
+    best: dict[str, float] = field(default_factory=dict)
+    stale: int = 0
+    stopped: bool = False
+    curve: list[dict[str, float]] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    train_seconds: float = 0.0
+    phase_totals: dict[str, float] = field(default_factory=dict)
+    timed_steps: int = 0
+    examples: int = 0
+    epoch_loader_state: Any = None
+
+
+class _Loop:
+    """One training run: model, optimisers, schedule, state; steps, evaluates, checkpoints."""
+
+    def __init__(self, model: nn.Module, train: BatchSource, eval_splits: dict[str, BatchSource],
+                 tasks: list[str], config: TrainConfig, device: torch.device, progress: Progress,
+                 checkpoint_dir: Path | None) -> None:
+        self.train, self.eval_splits, self.tasks, self.config = train, eval_splits, tasks, config
+        self.device, self.progress, self.checkpoint_dir = device, progress, checkpoint_dir
+        self.rank, self.world = rank_and_world()
+        model.to(device)
+        self.model, self.optimizers = build_optimizers(model, config.optimizer, config.lr, config.weight_decay,
+                                                       config.sparse_spec(), device)
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizers.dense, gamma=config.lr_decay)
+        self.loss_fn = nn.BCEWithLogitsLoss(reduction="mean")
+        self.timer = StepTimer(device)
+        self.state = _LoopState()
+
+    # ------------------------------------------------------------------ checkpoints
+    def _rank_tag(self) -> int | None:
+        return self.rank if self.world > 1 else None
+
+    def save(self) -> None:
+        """Write an atomic checkpoint of everything the next step depends on."""
+        assert self.checkpoint_dir is not None
+        self.state.phase_totals, self.state.timed_steps = dict(self.timer.totals), self.timer.steps
+        payload = {"model": self.model.state_dict(), "optimizers": self.optimizers.state_dict(),
+                   "scheduler": self.scheduler.state_dict(), "rng": ckpt.rng_state(),
+                   "loop": asdict(self.state)}
+        ckpt.save_checkpoint(self.checkpoint_dir, self.state.step, payload, rank=self._rank_tag())
+
+    def restore(self) -> bool:
+        """Load the newest checkpoint in the checkpoint folder, if any; True when resumed."""
+        path = ckpt.latest_checkpoint(self.checkpoint_dir, rank=self._rank_tag())
+        if path is None:
+            return False
+        payload = ckpt.load_checkpoint(path)
+        self.model.load_state_dict(payload["model"])
+        self.optimizers.load_state_dict(payload["optimizers"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.state = _LoopState(**payload["loop"])
+        self.timer.totals.update(self.state.phase_totals)
+        self.timer.steps = self.state.timed_steps
+        if self.state.epoch_loader_state is not None:
+            self.train.load_state_dict(self.state.epoch_loader_state)  # type: ignore[attr-defined]
+        ckpt.set_rng_state(payload["rng"])
+        self.progress.log(f"resumed from {path.name} (step {self.state.step})")
+        return True
+
+    # ------------------------------------------------------------------ training
+    def _epoch_batches(self) -> Iterator[Batch]:
+        """This epoch's batches, skipping those a resumed run already trained on."""
+        if self.state.step_in_epoch == 0 and hasattr(self.train, "state_dict"):
+            self.state.epoch_loader_state = self.train.state_dict()  # type: ignore[attr-defined]
+        return itertools.islice(iter(self.train), self.state.step_in_epoch, None)
+
+    def _step(self, batch: Batch) -> None:
+        timer = self.timer
+        batch = batch.to(self.device, non_blocking=True)
+        timer.mark("data")
+        self.model.train()
+        with _autocast(self.device, self.config.precision):
+            out = self.model(batch)
+        logits = _as_matrix(out).float()
+        labels = _as_matrix(batch.labels).to(logits.dtype)
+        loss = sum(self.loss_fn(logits[:, t], labels[:, t]) for t in range(len(self.tasks)))
+        timer.mark("forward")
+        loss.backward()  # type: ignore[union-attr]
+        timer.mark("backward")
+        self.optimizers.step()
+        self.optimizers.zero_grad()
+        timer.mark("optimizer")
+        value = global_mean(float(loss.detach()))  # type: ignore[union-attr]
+        s = self.state
+        s.step_losses.append(value)
+        s.loss_sum, s.loss_steps = s.loss_sum + value, s.loss_steps + 1
+        s.step, s.step_in_epoch = s.step + 1, s.step_in_epoch + 1
+        s.examples += int(batch.labels.shape[0]) * self.world
+
+    def _evaluate(self) -> None:
+        s = self.state
+        row: dict[str, float] = {"epoch": s.epoch + (1 if s.step_in_epoch else 0), "step": s.step,
+                                 "train_loss": s.loss_sum / max(s.loss_steps, 1)}
+        for split, batches in self.eval_splits.items():
+            row.update(evaluate(self.model, batches, self.tasks, split, self.device, self.config.precision))
+        s.curve.append(row)
+        s.loss_sum, s.loss_steps = 0.0, 0
+        score = float(np.nanmean([row[_metric_name("val", "auc", t)] for t in self.tasks]))
+        self.progress.update(s.epoch + 1, s.examples / max(self.timer.seconds(), 1e-9),
+                             f"step {s.step} val AUC {score:.4f}")
+        if score > s.best_score:
+            s.best_score, s.best, s.stale = score, row, 0
+        else:
+            s.stale += 1
+            patience = self.config.early_stopping_patience
+            s.stopped = patience is not None and s.stale >= patience
+
+    def run(self) -> FitResult:
+        """Train to the end (or early stop), evaluating and checkpointing on schedule."""
+        config, s = self.config, self.state
+        started = time.perf_counter() - s.train_seconds
+        while s.epoch < config.epochs and not s.stopped and not self._reached_max_steps():
+            self.timer.start()
+            for batch in self._epoch_batches():
+                self._step(batch)
+                if config.eval_every_steps and s.step % config.eval_every_steps == 0:
+                    self._evaluate()
+                if s.stopped or self._reached_max_steps():
+                    break
+                if self.checkpoint_dir and config.checkpoint_every_steps \
+                        and s.step % config.checkpoint_every_steps == 0:
+                    s.train_seconds = time.perf_counter() - started
+                    self.save()
+                self.timer.start()
+            else:
+                s.epoch, s.step_in_epoch = s.epoch + 1, 0
+                s.epoch_loader_state = None
+                self.scheduler.step()
+                if not config.eval_every_steps:
+                    self._evaluate()
+        if not s.curve or s.curve[-1]["step"] != s.step:
+            self._evaluate()
+        return self._result(time.perf_counter() - started)
+
+    def _reached_max_steps(self) -> bool:
+        return self.config.max_steps is not None and self.state.step >= self.config.max_steps
+
+    def _result(self, wall_time_s: float) -> FitResult:
+        s = self.state
+        skip = ("epoch", "step", "train_loss")
+        metrics = {k: v for k, v in s.best.items() if k not in skip}
+        metrics.update({f"final_{k}": v for k, v in s.curve[-1].items() if k not in skip})
+        metrics["best_epoch"] = float(s.best.get("epoch", 0))
+        metrics["best_step"] = float(s.best.get("step", 0))
+        return FitResult(metrics=metrics, curve=s.curve, best_epoch=int(s.best.get("epoch", 0)),
+                         best_step=int(s.best.get("step", 0)), wall_time_s=wall_time_s,
+                         examples_per_s=s.examples / max(self.timer.seconds(), 1e-9),
+                         step_ms=self.timer.ms_per_step(), step_losses=s.step_losses)
 
 
 def fit(model: nn.Module, train: BatchSource, eval_splits: dict[str, BatchSource], tasks: list[str],
         config: TrainConfig, device: torch.device | str = "cpu",
-        progress: Progress | None = None) -> FitResult:
-    """Train `model` for ``config.epochs`` epochs; return the best-validation and final metrics.
+        progress: Progress | None = None, checkpoint_dir: Path | None = None) -> FitResult:
+    """Train `model`; return the best-validation and final metrics, the curve and the cost.
 
     The model is trained with the sum of per-task binary cross-entropies (equal task weights, as
-    in AdaTT Sec. 4.1). `eval_splits` must contain ``"val"``; every split in it is evaluated after
-    each epoch. With `early_stopping_patience`, training stops once validation has not improved
-    for that many epochs.
+    in AdaTT Sec. 4.1). `eval_splits` must contain ``"val"``. With `checkpoint_dir`, training
+    resumes from the newest checkpoint there, and a finished run leaves ``result.json`` there so
+    that calling `fit` again returns it without training (the runner's ``--resume``).
     """
     if "val" not in eval_splits:
-        raise ValueError("eval_splits needs a 'val' split to select the best epoch")
+        raise ValueError("eval_splits needs a 'val' split to select the best evaluation")
     device = torch.device(device)
     progress = progress or NullProgress()
-    model.to(device)
-    optimizer = make_optimizer(model.parameters(), config)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
-    loss_fn = nn.BCEWithLogitsLoss(reduction="mean")
-    curve: list[dict[str, float]] = []
-    best: dict[str, float] = {}
-    best_score, best_epoch, stale = -float("inf"), 0, 0
-    train_seconds, started = 0.0, time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        epoch_start, loss_sum, steps = time.perf_counter(), 0.0, 0
-        for batch in train:
-            batch = batch.to(device)
-            logits = _as_matrix(model(batch))
-            labels = _as_matrix(batch.labels).to(logits.dtype)
-            loss = sum(loss_fn(logits[:, t], labels[:, t]) for t in range(len(tasks)))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[union-attr]
-            optimizer.step()
-            loss_sum += float(loss.detach())
-            steps += 1
-        scheduler.step()
-        epoch_seconds = time.perf_counter() - epoch_start
-        train_seconds += epoch_seconds
-        row: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(steps, 1)}
-        for split, batches in eval_splits.items():
-            row.update(evaluate(model, batches, tasks, split, device))
-        curve.append(row)
-        score = float(np.nanmean([row[_metric_name("val", "auc", t)] for t in tasks]))
-        progress.update(epoch, train.num_examples / max(epoch_seconds, 1e-9),
-                        f"val AUC {score:.4f}")
-        if score > best_score:
-            best_score, best_epoch, best, stale = score, epoch, row, 0
-        else:
-            stale += 1
-            if config.early_stopping_patience is not None and stale >= config.early_stopping_patience:
-                break
-    metrics = {k: v for k, v in best.items() if k not in ("epoch", "train_loss")}
-    metrics.update({f"final_{k}": v for k, v in curve[-1].items() if k not in ("epoch", "train_loss")})
-    metrics["best_epoch"] = float(best_epoch)
-    examples = train.num_examples * len(curve)
-    return FitResult(metrics=metrics, curve=curve, best_epoch=best_epoch,
-                     wall_time_s=time.perf_counter() - started,
-                     examples_per_s=examples / max(train_seconds, 1e-9))
+    if checkpoint_dir is not None and (checkpoint_dir / "result.json").exists():
+        progress.log(f"{checkpoint_dir.name}: finished before, reusing its result")
+        return FitResult(**json.loads((checkpoint_dir / "result.json").read_text()))
+    loop = _Loop(model, train, eval_splits, tasks, config, device, progress, checkpoint_dir)
+    if checkpoint_dir is not None:
+        loop.restore()
+    result = loop.run()
+    if checkpoint_dir is not None and loop.rank == 0:
+        write_json(checkpoint_dir / "result.json", asdict(result))
+        for path in checkpoint_dir.glob("step-*.pt"):
+            path.unlink()
+    return result
 
 
 def count_parameters(model: nn.Module) -> int:
