@@ -1,30 +1,57 @@
 """Every dataset id the suite knows, and the operations ``repro data …`` runs on them.
 
-A dataset id names a dataset *and its protocol* (e.g. the facebookresearch/dlrm split of Criteo
-Kaggle). Each entry pairs the :class:`~repro.harness.data.catalog.DatasetSpec` of the raw files
-with optional prepare/verify steps that build and check a cache.
+A dataset id names a dataset *and its protocol* (e.g. ``criteo-kaggle-dlrm``: the
+facebookresearch/dlrm split of Criteo Kaggle). Each entry pairs the
+:class:`~repro.harness.data.catalog.DatasetSpec` of the raw files with a ``build`` step that turns
+them into a checked, memory-mapped cache (:mod:`.cache`) in ``<cache dir>/<id>-<protocol hash>/``.
+
+Functions for the CLI: :func:`get_entry`, :func:`status` (absent / raw present / raw partly present
+/ prepared / verified), :func:`prepare`, :func:`verify`; :data:`ENTRIES` lists the ids.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from repro.harness.data import census
+from repro.harness.atomic import write_json
+from repro.harness.data import census, criteo
+from repro.harness.data.cache import cache_folder, read_manifest, resolve_cache_dir
 from repro.harness.data.catalog import DatasetSpec, check_gzip, sha256_of
-from repro.harness.errors import UserError
+from repro.harness.data.checks import verify_cache
+from repro.harness.data.pipeline import TabularJob, run
+from repro.harness.data.progress import ProgressFn
+from repro.harness.errors import DataError, UserError
+
+VERIFIED = "verified.json"
+Builder = Callable[[dict[str, Path], Path, bool, "ProgressFn | None"], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A dataset id: its raw files, and how to prepare and verify its cache (if it has one)."""
+    """A dataset id: its raw files, and how to build its cache (``build`` None: read directly)."""
 
     id: str
     spec: DatasetSpec
     description: str
-    prepare: Callable[..., dict[str, Any]] | None = None
-    verify: Callable[..., dict[str, Any]] | None = None
+    build: Builder | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    needs: tuple[str, ...] | None = None
+    jagged_keys: tuple[str, ...] = ()
+
+    def raw_files(self) -> list[str]:
+        """Names of the raw files the build reads (default: all of the spec's files)."""
+        return list(self.needs) if self.needs is not None else [f.name for f in self.spec.files]
+
+
+def tabular(make_job: Callable[[list[Path]], TabularJob]) -> Builder:
+    """A builder running the streaming pipeline on the job `make_job` builds from the raw paths."""
+    def build(sources: dict[str, Path], folder: Path, skip_bad_lines: bool,
+              progress: ProgressFn | None) -> dict[str, Any]:
+        return run(make_job(list(sources.values())), folder, skip_bad_lines=skip_bad_lines, progress=progress)
+    return build
 
 
 def _verify_raw(entry: DatasetEntry, data_dir: Path) -> dict[str, Any]:
@@ -49,13 +76,30 @@ def _verify_raw(entry: DatasetEntry, data_dir: Path) -> dict[str, Any]:
     return report
 
 
-ENTRIES: dict[str, DatasetEntry] = {
-    e.id: e
-    for e in (
+def _entries() -> tuple[DatasetEntry, ...]:
+    """Every registered dataset id."""
+    kaggle = ("train.txt",)
+    return (
         DatasetEntry(id="census-income-kdd", spec=census.SPEC,
                      description="Census-Income (KDD) for multi-task learning (AdaTT, MMoE, PLE); read directly"),
+        DatasetEntry(id="criteo-kaggle-dlrm", spec=criteo.KAGGLE_SPEC, needs=kaggle,
+                     build=tabular(criteo.kaggle_dlrm_job), params=criteo.kaggle_dlrm_job([]).params,
+                     description="Criteo Kaggle, facebookresearch/dlrm protocol: 7 pseudo-days, day 6 halved "
+                                 "test|val, log(x+1) dense, per-feature dictionaries"),
+        DatasetEntry(id="criteo-kaggle-bars", spec=criteo.KAGGLE_SPEC, needs=kaggle,
+                     build=tabular(criteo.kaggle_bars_job), params=criteo.kaggle_bars_job([]).params,
+                     description="Criteo Kaggle, BARS Criteo_x1 protocol: seeded random 7:2:1, "
+                                 "min_categr_count 10"),
+        DatasetEntry(id="criteo-kaggle-hashed", spec=criteo.KAGGLE_SPEC, needs=kaggle,
+                     build=tabular(criteo.kaggle_hashed_job), params=criteo.kaggle_hashed_job([]).params,
+                     description="Criteo Kaggle, dlrm split with hash-mod-1M tables (capped-table experiments)"),
+        DatasetEntry(id="criteo-1tb", spec=criteo.TB_SPEC,
+                     build=tabular(criteo.criteo_1tb_job), params=criteo.criteo_1tb_job([]).params,
+                     description="Criteo 1TB, days 0-22 train, day 23 halved val|test, hashed 40M-capped tables"),
     )
-}
+
+
+ENTRIES: dict[str, DatasetEntry] = {e.id: e for e in _entries()}
 
 
 def get_entry(dataset_id: str) -> DatasetEntry:
@@ -66,17 +110,92 @@ def get_entry(dataset_id: str) -> DatasetEntry:
         raise UserError(f"unknown dataset id '{dataset_id}'; known ids: {', '.join(ENTRIES)}") from None
 
 
-def status(entry: DatasetEntry, data_dir: Path) -> str:
-    """``absent`` / ``raw present`` (some or all raw files) for one dataset in `data_dir`."""
-    present = [entry.spec.find(data_dir, raw) is not None for raw in entry.spec.files]
+def find_sources(entry: DatasetEntry, data_dir: Path, raw: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+    """The raw files the build reads: from `raw` (the file itself, or a folder holding them) or `data_dir`.
+
+    A :class:`DataError` names what is missing and where it was looked for.
+    """
+    names = entry.raw_files()
+    if raw is None:
+        return entry.spec.require(data_dir, names)
+    path = Path(raw).expanduser()
+    if path.is_file():
+        if len(names) != 1:
+            raise DataError(f"{path}: '{entry.id}' reads {len(names)} files ({', '.join(names)}); pass the "
+                            f"folder that holds them with --raw, not one file.")
+        return {names[0]: path}
+    if path.is_dir():
+        found = {}
+        for raw_file in entry.spec.files:
+            if raw_file.name not in names:
+                continue
+            hit = next((path / n for n in (raw_file.name, *raw_file.alternatives) if (path / n).is_file()), None)
+            if hit is None:
+                raise DataError(f"{path}: no {raw_file.name} (nor {', '.join(raw_file.alternatives) or 'an alternative'}) "
+                                f"in this folder; '{entry.id}' expects the layout <folder>/{raw_file.name}.")
+            found[raw_file.name] = hit
+        return found
+    raise DataError(f"{path}: --raw points at nothing (no such file or folder).")
+
+
+def cache_location(entry: DatasetEntry, sources: dict[str, Path], cache_dir: Path | None = None) -> Path:
+    """The cache folder of `entry` built from `sources` (the protocol and the raw files' identity)."""
+    identity = {name: [p.name, p.stat().st_size] for name, p in sources.items()}
+    return cache_folder(resolve_cache_dir(cache_dir), entry.id, {**entry.params, "sources": identity})
+
+
+def _existing_cache(entry: DatasetEntry, data_dir: Path, cache_dir: Path | None) -> Path | None:
+    """The prepared cache of `entry` for the raw files in `data_dir`, else any prepared one of the id."""
+    try:
+        folder = cache_location(entry, find_sources(entry, data_dir), cache_dir)
+        if read_manifest(folder) is not None:
+            return folder
+    except DataError:
+        pass
+    root = resolve_cache_dir(cache_dir)
+    prepared = sorted(f for f in root.glob(f"{entry.id}-*") if read_manifest(f) is not None) if root.is_dir() else []
+    return prepared[0] if prepared else None
+
+
+def status(entry: DatasetEntry, data_dir: Path, cache_dir: Path | None = None) -> str:
+    """``absent`` / ``raw present`` / ``raw partly present`` / ``prepared`` / ``verified``."""
+    if entry.build is not None:
+        folder = _existing_cache(entry, data_dir, cache_dir)
+        if folder is not None:
+            marker = folder / VERIFIED
+            return "verified" if marker.is_file() else "prepared"
+    present = [entry.spec.find(data_dir, raw) is not None for raw in entry.spec.files
+               if raw.name in entry.raw_files()]
     if not any(present):
         return "absent"
     return "raw present" if all(present) else "raw partly present"
 
 
-def verify(entry: DatasetEntry, data_dir: Path) -> dict[str, Any]:
-    """Verify the raw files, then the prepared cache if the dataset has one."""
+def prepare(entry: DatasetEntry, data_dir: Path, raw: str | os.PathLike[str] | None = None,
+            skip_bad_lines: bool = False, progress: ProgressFn | None = None,
+            cache_dir: Path | None = None) -> dict[str, Any]:
+    """Build (or reuse) the cache of `entry`; returns its manifest with the ``folder`` it lives in.
+
+    An interrupted earlier run resumes from its last finished chunk.
+    """
+    if entry.build is None:
+        raise UserError(f"dataset '{entry.id}' needs no preparation: its loader reads the raw files directly.")
+    sources = find_sources(entry, data_dir, raw)
+    folder = cache_location(entry, sources, cache_dir)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        manifest = entry.build(sources, folder, skip_bad_lines, progress)
+    return {"folder": str(folder), **manifest}
+
+
+def verify(entry: DatasetEntry, data_dir: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Verify the raw files, then re-hash and re-check the prepared cache if there is one."""
     report = _verify_raw(entry, data_dir)
-    if entry.verify is not None:
-        report["cache"] = entry.verify(data_dir)
+    if entry.build is not None:
+        folder = _existing_cache(entry, data_dir, cache_dir)
+        if folder is None:
+            report["cache"] = "not prepared (run `repro data prepare " + entry.id + "`)"
+        else:
+            report["cache"] = verify_cache(folder)
+            write_json(folder / VERIFIED, report["cache"])
     return report

@@ -1,0 +1,166 @@
+"""The prepared-data cache: one folder per dataset id and protocol hash, of memory-mapped ``.npy`` arrays.
+
+Layout of ``<cache_dir>/<dataset id>-<protocol hash>/``::
+
+    manifest.json            written last: its presence means "prepared" (see :func:`read_manifest`)
+    <split>/labels.npy       float32 [N]
+    <split>/dense.npy        float32 [N, D]
+    <split>/sparse.npy       int32 or int64 [N, K], one index per categorical key
+    <split>/row_ids.npy      int64 [N], the source row (0-based data line) of each sample
+    <split>/<key>.values.npy, <key>.offsets.npy   jagged (multi-hot / sequence) features, CSR
+    dicts/<key>.npy          the raw values behind each categorical index (where dictionaries are built)
+    chunks/                  pass-1 partial results while preparing; removed when done
+
+Pass 1 of a preprocessing run stores each finished chunk in ``chunks/`` (arrays first, then a
+marker), so a killed run resumes after its last finished chunk. Every file is written under a
+temporary name and renamed; disk space is reserved before a memory map is filled, so a full disk
+gives a clear error instead of a crash, and leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from repro.harness.atomic import atomic_path, write_json
+from repro.harness.data.catalog import sha256_of
+from repro.harness.errors import DataError
+
+CACHE_ENV = "REPRO_CACHE_DIR"
+MANIFEST = "manifest.json"
+CACHE_FORMAT = 1
+
+
+def resolve_cache_dir(flag: str | os.PathLike[str] | None = None) -> Path:
+    """The cache root: `flag`, else ``$REPRO_CACHE_DIR``, else ``$XDG_CACHE_HOME/recrepro/prepared``."""
+    if flag:
+        return Path(flag).expanduser().resolve()
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "recrepro" / "prepared"
+
+
+def protocol_hash(params: dict[str, Any]) -> str:
+    """A short stable hash of the protocol parameters (and raw-file identity) naming a cache folder."""
+    text = json.dumps({"format": CACHE_FORMAT, **params}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def cache_folder(cache_dir: Path, dataset_id: str, params: dict[str, Any]) -> Path:
+    """The folder holding the cache of `dataset_id` prepared with `params`."""
+    return cache_dir / f"{dataset_id}-{protocol_hash(params)}"
+
+
+@contextlib.contextmanager
+def disk_errors(where: Path) -> Iterator[None]:
+    """Turn a full disk (or quota) into a DataError naming `where`; other OSErrors pass through."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DataError(f"{where}: the disk is full (or over quota) while writing the prepared cache. "
+                            f"Nothing partial was kept; free some space or point --cache-dir / "
+                            f"${CACHE_ENV} at a larger disk, then prepare again.") from exc
+        raise
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Write `array` to `path` as ``.npy`` atomically."""
+    with disk_errors(path), atomic_path(path) as tmp:
+        with tmp.open("wb") as handle:
+            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def load_npy(path: Path, mmap: bool = True) -> np.ndarray:
+    """Open a cached array read-only (memory-mapped by default)."""
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+class ArrayWriter:
+    """Output arrays filled slice by slice through memory maps, renamed into place together on success.
+
+    Use as a context manager; :meth:`create` reserves the disk space of each array up front.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._stack = contextlib.ExitStack()
+        self._arrays: dict[str, np.memmap] = {}
+
+    def __enter__(self) -> "ArrayWriter":
+        self._stack.__enter__()
+        self._stack.enter_context(disk_errors(self.folder))
+        return self
+
+    def create(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.memmap:
+        """A writable map for ``<folder>/<name>.npy`` of `shape` and `dtype`, its space reserved."""
+        tmp = self._stack.enter_context(atomic_path(self.folder / f"{name}.npy"))
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        with tmp.open("r+b") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size:
+                os.posix_fallocate(handle.fileno(), 0, size)
+        self._arrays[name] = array
+        return array
+
+    def __exit__(self, *exc: object) -> bool | None:
+        for array in self._arrays.values():
+            array.flush()
+        self._arrays.clear()
+        return self._stack.__exit__(*exc)
+
+
+class ChunkStore:
+    """Pass-1 results, one numbered chunk at a time, each either complete (with its marker) or absent."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder / "chunks"
+
+    def markers(self) -> list[dict[str, Any]]:
+        """The metadata of every finished chunk, in chunk order (a prefix: 0, 1, 2 …)."""
+        if not self.folder.is_dir():
+            return []
+        found = []
+        for path in sorted(self.folder.glob("*.done.json")):
+            found.append(json.loads(path.read_text()))
+        found.sort(key=lambda m: m["index"])
+        prefix = [m for i, m in enumerate(found) if m["index"] == i]
+        return prefix
+
+    def save(self, index: int, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Store chunk `index`: its arrays first, then the marker that makes it count as done."""
+        for name, array in arrays.items():
+            save_npy(self.folder / f"{index:06d}.{name}.npy", array)
+        write_json(self.folder / f"{index:06d}.done.json", {"index": index, **meta})
+
+    def load(self, index: int, name: str) -> np.ndarray:
+        """Array `name` of chunk `index` (memory-mapped)."""
+        return load_npy(self.folder / f"{index:06d}.{name}.npy")
+
+    def clear(self) -> None:
+        """Remove every stored chunk (after the final arrays are in place)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest of a prepared cache folder, or None if it is not (completely) prepared."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every ``.npy`` file under `folder` except pass-1 chunks, keyed by relative path."""
+    return {str(p.relative_to(folder)): sha256_of(p)
+            for p in sorted(folder.rglob("*.npy")) if "chunks" not in p.relative_to(folder).parts}

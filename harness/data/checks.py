@@ -1,0 +1,131 @@
+"""Integrity checks of a prepared cache, run after every preprocessing run and by ``repro data verify``.
+
+They catch the failures the field has shipped (../shared/research/anchors.md §8-9): overlapping
+splits (torchrec's Kaggle example validated on training rows), a label left among the features
+(AUC 1.0 in torch-rechub#56), a constant label, row counts or files that changed (silent
+corruption), and categorical indices outside their embedding tables. Each failure raises a
+:class:`~repro.harness.errors.DataError` naming the cache folder, the split and the array.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repro.harness.data.cache import file_digests, load_npy, read_manifest
+from repro.harness.errors import DataError
+
+LEAK_SAMPLE_ROWS = 200_000
+SCAN_ROWS = 1 << 20
+
+
+def _fail(folder: Path, message: str) -> DataError:
+    """A DataError about the cache in `folder`, with the fix."""
+    return DataError(f"{folder}: integrity check failed: {message}. The cache is unusable: delete the folder and "
+                     f"run `repro data prepare` again (if it fails again, the raw file is at fault).")
+
+
+def check_shapes(folder: Path, manifest: dict[str, Any]) -> None:
+    """Every split's arrays exist with the row count and widths the manifest states."""
+    n_dense, n_sparse = len(manifest["dense_names"]), len(manifest["sparse_names"])
+    for split, rows in manifest["splits"].items():
+        expected = {"labels": (rows,), "dense": (rows, n_dense), "sparse": (rows, n_sparse), "row_ids": (rows,)}
+        for name, shape in expected.items():
+            path = folder / split / f"{name}.npy"
+            if not path.is_file():
+                raise _fail(folder, f"{split}/{name}.npy is missing")
+            got = load_npy(path).shape
+            if got != shape:
+                raise _fail(folder, f"{split}/{name}.npy has shape {got}, the manifest says {shape}")
+    if sum(manifest["splits"].values()) != manifest["rows"]:
+        raise _fail(folder, f"the splits hold {sum(manifest['splits'].values())} rows, the raw files {manifest['rows']}")
+
+
+def check_disjoint(folder: Path, manifest: dict[str, Any]) -> None:
+    """No source row is in two splits (and every row id lies inside the raw files)."""
+    ids = np.concatenate([np.asarray(load_npy(folder / s / "row_ids.npy")) for s in manifest["splits"]])
+    if len(ids) and (ids.min() < 0 or ids.max() >= manifest["rows"]):
+        raise _fail(folder, "a row id lies outside the raw files")
+    ids.sort(kind="stable")
+    dup = np.flatnonzero(ids[1:] == ids[:-1])
+    if len(dup):
+        raise _fail(folder, f"the splits are not disjoint: source row {int(ids[dup[0]])} is in two splits")
+
+
+def check_labels(folder: Path, manifest: dict[str, Any], min_rows: int = 50) -> None:
+    """Labels are finite and not constant in any split of at least `min_rows` rows."""
+    for split, rows in manifest["splits"].items():
+        labels = load_npy(folder / split / "labels.npy")
+        if not rows:
+            continue
+        if not np.isfinite(labels).all():
+            raise _fail(folder, f"{split}/labels.npy holds NaN or infinite values")
+        if rows >= min_rows and labels.min() == labels.max():
+            raise _fail(folder, f"every label of split '{split}' is {labels[0]} (a constant label: wrong label "
+                                f"column or a broken filter)")
+
+
+def _determines_label(column: np.ndarray, labels: np.ndarray) -> bool:
+    """True if `column` takes two values that coincide exactly with the two label classes."""
+    values = np.unique(column)
+    if len(values) != 2 or len(np.unique(labels)) != 2:
+        return False
+    return len(np.unique(np.stack([column, labels.astype(column.dtype)], axis=1), axis=0)) == 2
+
+
+def check_no_label_leak(folder: Path, manifest: dict[str, Any], min_rows: int = 200) -> None:
+    """The label column is not among the features, by name and by value (on the first training rows)."""
+    label = manifest["label"]
+    if label in manifest["dense_names"] or label in manifest["sparse_names"]:
+        raise _fail(folder, f"the label column '{label}' is listed among the features")
+    split = next(iter(manifest["splits"]))
+    labels = np.asarray(load_npy(folder / split / "labels.npy")[:LEAK_SAMPLE_ROWS])
+    if len(labels) < min_rows or len(np.unique(labels)) != 2:
+        return
+    for kind, names in (("dense", manifest["dense_names"]), ("sparse", manifest["sparse_names"])):
+        block = np.asarray(load_npy(folder / split / f"{kind}.npy")[:LEAK_SAMPLE_ROWS])
+        for j, name in enumerate(names):
+            if _determines_label(block[:, j], labels):
+                raise _fail(folder, f"feature '{name}' equals the label on the first {len(labels)} rows of "
+                                    f"'{split}' (the label leaked into the features)")
+
+
+def check_index_ranges(folder: Path, manifest: dict[str, Any]) -> None:
+    """Every categorical index lies in ``[0, table size)`` of its key."""
+    sizes = np.asarray([manifest["table_sizes"][k] for k in manifest["sparse_names"]], dtype=np.int64)
+    for split in manifest["splits"]:
+        sparse = load_npy(folder / split / "sparse.npy")
+        for start in range(0, len(sparse), SCAN_ROWS):
+            block = np.asarray(sparse[start: start + SCAN_ROWS])
+            if not len(block):
+                continue
+            low, high = block.min(axis=0), block.max(axis=0)
+            bad = np.flatnonzero((low < 0) | (high >= sizes))
+            if len(bad):
+                j = int(bad[0])
+                raise _fail(folder, f"{split}/sparse.npy: index range [{low[j]}, {high[j]}] of key "
+                                    f"'{manifest['sparse_names'][j]}' exceeds its table size {sizes[j]}")
+
+
+def check_cache(folder: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """Run every structural check on a freshly written cache; returns the check names with ``ok``."""
+    checks = (check_shapes, check_disjoint, check_labels, check_no_label_leak, check_index_ranges)
+    for check in checks:
+        check(folder, manifest)
+    return {check.__name__.removeprefix("check_"): "ok" for check in checks}
+
+
+def verify_cache(folder: Path) -> dict[str, Any]:
+    """Re-hash every cached array against the manifest, then re-run the structural checks."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise DataError(f"{folder}: not a prepared cache (no manifest.json); run `repro data prepare` first.")
+    digests = file_digests(folder)
+    for name, digest in manifest["digests"].items():
+        if digests.get(name) != digest:
+            raise _fail(folder, f"{name} changed since it was prepared (sha256 {digests.get(name)}, "
+                                f"manifest {digest})")
+    return {"folder": str(folder), "rows": manifest["rows"], "splits": manifest["splits"],
+            "files": len(digests), "checks": check_cache(folder, manifest)}

@@ -1,0 +1,116 @@
+"""Categorical encoders: raw values (hashes, ids) to embedding-table indices, fitted in a streaming way.
+
+* :class:`DictionaryEncoder`: one dictionary per key over the whole input, as in the
+  facebookresearch/dlrm Criteo protocol (``data_utils.py``: every distinct value gets an index; the
+  table size is the number of distinct values) and, with ``min_count > 1``, as in BARS/FuxiCTR
+  (values seen fewer than ``min_count`` times share index 0, the out-of-vocabulary row).
+  Each chunk contributes its distinct values and counts; :meth:`DictionaryEncoder.fit` merges them,
+  so memory grows with the vocabulary, not with the file.
+* :class:`ModuloEncoder`: ``index = value mod table_size`` (the "hashing trick" with capped tables,
+  e.g. torchrec's Criteo 1TB ``--num_embeddings_per_feature``); needs no fitting pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+ChunkStats = dict[str, np.ndarray]
+
+
+@dataclass
+class DictionaryEncoder:
+    """Per-key sorted vocabularies; index = position in the vocabulary (+1 with an OOV row)."""
+
+    n_keys: int
+    min_count: int = 1
+    vocabularies: list[np.ndarray] = field(default_factory=list)
+    stat_names: tuple[str, ...] = ("uniq_values", "uniq_counts", "uniq_lengths")
+
+    @property
+    def oov(self) -> bool:
+        """Whether index 0 is reserved for rare and unseen values."""
+        return self.min_count > 1
+
+    def chunk_stats(self, cat: np.ndarray) -> ChunkStats:
+        """The distinct values of each key in one chunk, with their counts (stored with the chunk)."""
+        values, counts, lengths = [], [], []
+        for j in range(self.n_keys):
+            v, c = np.unique(cat[:, j], return_counts=True)
+            values.append(v)
+            counts.append(c)
+            lengths.append(len(v))
+        return {"uniq_values": np.concatenate(values), "uniq_counts": np.concatenate(counts).astype(np.int64),
+                "uniq_lengths": np.asarray(lengths, dtype=np.int64)}
+
+    def fit(self, chunks: Sequence[Callable[[], ChunkStats]]) -> list[int]:
+        """Merge the stats of every chunk into the vocabularies; returns the table sizes."""
+        per_key_values: list[list[np.ndarray]] = [[] for _ in range(self.n_keys)]
+        per_key_counts: list[list[np.ndarray]] = [[] for _ in range(self.n_keys)]
+        for load in chunks:
+            stats = load()
+            bounds = np.concatenate([[0], np.cumsum(stats["uniq_lengths"])])
+            for j in range(self.n_keys):
+                per_key_values[j].append(np.asarray(stats["uniq_values"][bounds[j]: bounds[j + 1]]))
+                per_key_counts[j].append(np.asarray(stats["uniq_counts"][bounds[j]: bounds[j + 1]]))
+        self.vocabularies = []
+        for j in range(self.n_keys):
+            values = np.concatenate(per_key_values[j]) if per_key_values[j] else np.zeros(0, np.uint32)
+            counts = np.concatenate(per_key_counts[j]) if per_key_counts[j] else np.zeros(0, np.int64)
+            vocab, inverse = np.unique(values, return_inverse=True)
+            totals = np.bincount(inverse, weights=counts, minlength=len(vocab))
+            self.vocabularies.append(vocab[totals >= self.min_count] if self.oov else vocab)
+        return self.table_sizes()
+
+    def dictionaries(self) -> list[np.ndarray]:
+        """The sorted raw values behind the indices of each key (saved in the cache's ``dicts/``)."""
+        return self.vocabularies
+
+    def table_sizes(self) -> list[int]:
+        """Embedding rows per key (vocabulary size, plus the OOV row if any)."""
+        return [len(v) + int(self.oov) for v in self.vocabularies]
+
+    def transform(self, cat: np.ndarray) -> np.ndarray:
+        """Indices of raw values `cat` [n, n_keys] (int32 if every table fits, else int64)."""
+        dtype = np.int32 if max(self.table_sizes(), default=0) < 2**31 else np.int64
+        out = np.empty(cat.shape, dtype=dtype)
+        for j, vocab in enumerate(self.vocabularies):
+            pos = np.searchsorted(vocab, cat[:, j])
+            if self.oov:
+                found = np.take(vocab, np.minimum(pos, len(vocab) - 1), mode="clip") == cat[:, j] \
+                    if len(vocab) else np.zeros(len(cat), bool)
+                out[:, j] = np.where(found, pos + 1, 0)
+            else:
+                out[:, j] = pos
+        return out
+
+
+@dataclass
+class ModuloEncoder:
+    """``index = raw value mod size`` per key (sizes already capped by the protocol)."""
+
+    sizes: list[int]
+    stat_names: tuple[str, ...] = ()
+
+    def dictionaries(self) -> list[np.ndarray]:
+        """No dictionaries: the index is computed from the value."""
+        return []
+
+    def chunk_stats(self, cat: np.ndarray) -> ChunkStats:
+        """Nothing to collect: the mapping is fixed."""
+        return {}
+
+    def fit(self, chunks: Sequence[Callable[[], ChunkStats]]) -> list[int]:
+        """Nothing to fit; returns the table sizes."""
+        return self.table_sizes()
+
+    def table_sizes(self) -> list[int]:
+        """The capped table size of every key."""
+        return list(self.sizes)
+
+    def transform(self, cat: np.ndarray) -> np.ndarray:
+        """Raw values modulo each key's size."""
+        dtype = np.int32 if max(self.sizes, default=0) < 2**31 else np.int64
+        return (cat.astype(np.int64) % np.asarray(self.sizes, dtype=np.int64)).astype(dtype)

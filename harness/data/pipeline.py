@@ -1,0 +1,203 @@
+"""Two-pass, streaming, resumable preprocessing of row-oriented raw files into the split cache.
+
+Pass 1 reads each raw file in blocks of whole lines (:mod:`.textblocks`), parses a block into
+labels, dense features and raw categorical values with the format's parser, and stores the chunk
+with the categorical encoder's per-chunk statistics (:class:`~.cache.ChunkStore`). A killed run
+restarts after its last stored chunk. Pass 2 fits the encoder on the statistics, assigns every row
+to a split with the protocol's split rule (which needs the total row counts, known only now), and
+fills the final per-split memory maps. Peak memory is one block plus the vocabularies, whatever
+the file size. The integrity checks of :mod:`.checks` run on the result before the manifest
+(the "prepared" mark) is written.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+
+from repro.harness.atomic import write_json
+from repro.harness.data.cache import MANIFEST, ArrayWriter, ChunkStore, file_digests, save_npy
+from repro.harness.data.checks import check_cache
+from repro.harness.data.encoders import ChunkStats
+from repro.harness.data.progress import ProgressFn, RateMeter
+from repro.harness.data.textblocks import DEFAULT_BLOCK_BYTES, TextBlock, iter_blocks
+from repro.harness.errors import DataError
+
+
+@dataclass(frozen=True)
+class ParsedRows:
+    """One block after parsing: float32 labels [n] and dense [n, D], raw categorical values [n, K]."""
+
+    labels: np.ndarray
+    dense: np.ndarray
+    cat: np.ndarray
+    skipped: int = 0
+    padded: int = 0
+
+
+class Encoder(Protocol):
+    """What pass 1 and pass 2 need from a categorical encoder (see :mod:`.encoders`)."""
+
+    stat_names: tuple[str, ...]
+
+    def chunk_stats(self, cat: np.ndarray) -> ChunkStats: ...
+    def dictionaries(self) -> list[np.ndarray]: ...
+    def fit(self, chunks: Sequence[Callable[[], ChunkStats]]) -> list[int]: ...
+    def transform(self, cat: np.ndarray) -> np.ndarray: ...
+
+
+Parser = Callable[[TextBlock, Path, bool], ParsedRows]
+SplitAssigner = Callable[[np.ndarray, int], np.ndarray]
+SplitRule = Callable[[list[int]], SplitAssigner]
+
+
+@dataclass(frozen=True)
+class TabularJob:
+    """Everything one preprocessing run needs: inputs, parser, encoder, split rule and names."""
+
+    dataset_id: str
+    sources: Sequence[Path]
+    parse: Parser
+    encoder: Encoder
+    split_rule: SplitRule
+    split_names: tuple[str, ...]
+    dense_names: tuple[str, ...]
+    sparse_names: tuple[str, ...]
+    label_name: str
+    params: dict[str, Any]
+    block_bytes: int = DEFAULT_BLOCK_BYTES
+
+
+def _resume_point(markers: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+    """(file index, byte offset, line number, global row count) where pass 1 continues."""
+    if not markers:
+        return 0, 0, 1, 0
+    last = markers[-1]
+    return last["file"], last["end"], last["end_line"], last["row_end"]
+
+
+def pass1(job: TabularJob, store: ChunkStore, skip_bad_lines: bool, progress: ProgressFn | None) -> list[dict]:
+    """Parse every raw file into stored chunks, continuing after the last finished one."""
+    markers = store.markers()
+    file_index, offset, line, rows = _resume_point(markers)
+    total_bytes = sum(p.stat().st_size for p in job.sources)
+    done_before = sum(p.stat().st_size for p in job.sources[:file_index])
+    meter = RateMeter("parse", total_bytes, progress, start_bytes=done_before)
+    rows_this_session = 0
+    for fi in range(file_index, len(job.sources)):
+        path = job.sources[fi]
+        start, first = (offset, line) if fi == file_index else (0, 1)
+        compressed_ratio = None
+        for block in iter_blocks(path, job.block_bytes, start=start, first_line=first):
+            parsed = job.parse(block, path, skip_bad_lines)
+            n = len(parsed.labels)
+            arrays = {"labels": parsed.labels, "dense": parsed.dense, "cat": parsed.cat,
+                      **job.encoder.chunk_stats(parsed.cat)}
+            meta = {"file": fi, "start": block.start, "end": block.end, "end_line": block.first_line + block.n_lines,
+                    "rows": n, "row_start": rows, "row_end": rows + n, "skipped": parsed.skipped,
+                    "padded": parsed.padded}
+            store.save(len(markers), arrays, meta)
+            markers.append({"index": len(markers), **meta})
+            rows += n
+            rows_this_session += n
+            compressed_ratio = compressed_ratio or max(block.end / max(path.stat().st_size, 1), 1.0)
+            meter.report(rows_this_session, done_before + int(block.end / compressed_ratio))
+        done_before += path.stat().st_size
+        if not any(m["file"] == fi and m["rows"] for m in markers):
+            raise DataError(f"{path}: no data rows were read (every line was skipped or the file holds no "
+                            f"lines); check that it is the right file.")
+    return markers
+
+
+def _rows_per_file(markers: list[dict], n_files: int) -> list[int]:
+    """Data rows of each raw file, from the chunk markers."""
+    counts = [0] * n_files
+    for m in markers:
+        counts[m["file"]] += m["rows"]
+    return counts
+
+
+def pass2(job: TabularJob, folder: Path, store: ChunkStore, markers: list[dict],
+          progress: ProgressFn | None) -> dict[str, Any]:
+    """Fit the encoder, assign splits and write the final per-split arrays; returns split facts."""
+    names = job.encoder.stat_names
+    table_sizes = job.encoder.fit([lambda i=m["index"]: {k: store.load(i, k) for k in names} for m in markers])
+    for name, vocab in zip(job.sparse_names, job.encoder.dictionaries()):
+        save_npy(folder / "dicts" / f"{name}.npy", vocab)
+    assign = job.split_rule(_rows_per_file(markers, len(job.sources)))
+    codes = [assign(np.arange(m["row_start"], m["row_end"], dtype=np.int64), m["file"]) for m in markers]
+    counts = np.bincount(np.concatenate(codes), minlength=len(job.split_names)) if codes else \
+        np.zeros(len(job.split_names), np.int64)
+    index_dtype = np.int32 if max(table_sizes, default=0) < 2**31 else np.int64
+    n_dense, n_sparse = len(job.dense_names), len(job.sparse_names)
+    meter = RateMeter("write", int(counts.sum()), progress)
+    with ArrayWriter(folder) as writer:
+        out = {}
+        for s, name in enumerate(job.split_names):
+            n = int(counts[s])
+            out[name] = {"labels": writer.create(f"{name}/labels", (n,), np.float32),
+                         "dense": writer.create(f"{name}/dense", (n, n_dense), np.float32),
+                         "sparse": writer.create(f"{name}/sparse", (n, n_sparse), index_dtype),
+                         "row_ids": writer.create(f"{name}/row_ids", (n,), np.int64)}
+        filled = np.zeros(len(job.split_names), dtype=np.int64)
+        done = 0
+        for m, code in zip(markers, codes):
+            i = m["index"]
+            labels, dense = store.load(i, "labels"), store.load(i, "dense")
+            sparse = job.encoder.transform(np.asarray(store.load(i, "cat")))
+            row_ids = np.arange(m["row_start"], m["row_end"], dtype=np.int64)
+            for s, name in enumerate(job.split_names):
+                mask = code == s
+                k = int(mask.sum())
+                if not k:
+                    continue
+                a, b = filled[s], filled[s] + k
+                target = out[name]
+                target["labels"][a:b] = labels[mask]
+                target["dense"][a:b] = dense[mask]
+                target["sparse"][a:b] = sparse[mask]
+                target["row_ids"][a:b] = row_ids[mask]
+                filled[s] = b
+            done += m["rows"]
+            meter.report(done, done)
+    return {"table_sizes": table_sizes, "split_rows": {n: int(c) for n, c in zip(job.split_names, counts)}}
+
+
+def run(job: TabularJob, folder: Path, skip_bad_lines: bool = False,
+        progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Prepare `job` into `folder` (resuming pass 1 if interrupted); returns the manifest."""
+    began = time.perf_counter()
+    store = ChunkStore(folder)
+    markers = pass1(job, store, skip_bad_lines, progress)
+    facts = pass2(job, folder, store, markers, progress)
+    rows = sum(m["rows"] for m in markers)
+    manifest = {
+        "dataset_id": job.dataset_id,
+        "params": job.params,
+        "label": job.label_name,
+        "dense_names": list(job.dense_names),
+        "sparse_names": list(job.sparse_names),
+        "table_sizes": dict(zip(job.sparse_names, facts["table_sizes"])),
+        "splits": facts["split_rows"],
+        "sources": [{"path": str(p), "bytes": p.stat().st_size,
+                     "rows": sum(m["rows"] for m in markers if m["file"] == i),
+                     "skipped_lines": sum(m["skipped"] for m in markers if m["file"] == i),
+                     "padded_lines": sum(m["padded"] for m in markers if m["file"] == i)}
+                    for i, p in enumerate(job.sources)],
+        "rows": rows,
+        "skipped_lines": sum(m["skipped"] for m in markers),
+        "padded_lines": sum(m["padded"] for m in markers),
+        "seconds": round(time.perf_counter() - began, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    manifest["rows_per_s"] = round(rows / max(manifest["seconds"], 1e-9))
+    manifest["checks"] = check_cache(folder, manifest)
+    manifest["digests"] = file_digests(folder)
+    write_json(folder / MANIFEST, manifest)
+    store.clear()
+    return manifest

@@ -1,0 +1,85 @@
+"""Synthetic datasets written in the *native* file formats, so that the real loaders read them.
+
+Each generator is seeded and writes the real columns and types: Zipf-distributed categorical
+frequencies (rank ``k`` drawn with probability ∝ ``k^-zipf_s``) and a planted signal, i.e. labels
+drawn from a known logistic function of the features, so that a model trained on the file must beat
+chance. Smoke profiles and tests use them in place of the real data; benchmarks use them at full size.
+
+* :func:`write_criteo_tsv`: Criteo Kaggle/1TB ``train.txt`` lines (label, I1..I13, C1..C26 in hex),
+  with Criteo's missing-value pattern; the click probability is
+  ``sigmoid(bias + Σ_j w_j·log1p(I_j) + Σ_{j<4} e_j[rank of C_j])``.
+* :func:`write_movielens`: ``u.data`` / ``ratings.dat`` / ``ratings.csv`` plus item and user files;
+  the rating is a rounded, clipped ``3.5 + user bias + item bias + noise``.
+* :func:`write_taobao_user_behavior`: ``UserBehavior.csv`` rows grouped by user, time-ordered,
+  behaviours pv/cart/fav/buy with Taobao's proportions.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from repro.harness.atomic import atomic_path
+
+# Missing-value rate of each Criteo column, measured on the first 10,109 lines of Kaggle train.txt.
+CRITEO_DENSE_MISSING = (0.449, 0.0, 0.203, 0.198, 0.049, 0.252, 0.049, 0.001, 0.049, 0.449, 0.049, 0.774, 0.198)
+CRITEO_CAT_MISSING = (0, 0, .036, .036, 0, .133, 0, 0, 0, 0, 0, .036, 0, 0, 0, .036, 0, 0, .45, .45, .036, .818,
+                      0, .036, .45, .45)
+# Table sizes of the facebookresearch/dlrm Kaggle protocol (cardinality of C1..C26 over train.txt).
+CRITEO_KAGGLE_CARDINALITY = (1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194,
+                             27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105, 142572)
+
+
+def zipf_ranks(rng: np.random.Generator, vocab: int, size: int, s: float = 1.1) -> np.ndarray:
+    """`size` ranks in ``[0, vocab)`` with P(rank k) ∝ (k+1)^-s (a truncated Zipf law)."""
+    weights = np.arange(1, vocab + 1, dtype=np.float64) ** -s
+    cdf = np.cumsum(weights)
+    return np.minimum(np.searchsorted(cdf, rng.random(size) * cdf[-1]), vocab - 1)
+
+
+def _open_out(tmp: Path, gzip_output: bool) -> BinaryIO:
+    """The temporary output file, gzip-compressed if asked (fast level: it is test data)."""
+    return gzip.open(tmp, "wb", compresslevel=1) if gzip_output else tmp.open("wb")  # type: ignore[return-value]
+
+
+def _write_table(handle: BinaryIO, table: pa.Table, delimiter: str) -> None:
+    """Append `table` as header-less, unquoted delimited text (nulls as empty fields)."""
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(
+        include_header=False, delimiter=delimiter, quoting_style="none"))
+    handle.write(sink.getvalue().to_pybytes())
+
+
+def write_criteo_tsv(path: Path, rows: int, seed: int = 0, max_vocab: int = 100_000, zipf_s: float = 1.1,
+                     chunk_rows: int = 250_000) -> Path:
+    """Write `rows` Criteo-format lines to `path` (gzip if it ends in ``.gz``); atomic; returns `path`."""
+    rng = np.random.default_rng(seed)
+    vocab = [min(c, max_vocab) for c in CRITEO_KAGGLE_CARDINALITY]
+    hashes = [rng.choice(np.iinfo(np.uint32).max, size=v, replace=False).astype(np.uint32) for v in vocab]
+    hex_words = [pa.array([f"{h:08x}" for h in table]) for table in hashes]
+    dense_scale = rng.uniform(0.5, 2.5, size=13)
+    dense_weight = rng.normal(0, 0.25, size=13)
+    cat_effect = [rng.normal(0, 1.0, size=v) for v in vocab[:4]]
+    with atomic_path(path) as tmp, _open_out(tmp, path.suffix == ".gz") as handle:
+        for start in range(0, rows, chunk_rows):
+            n = min(chunk_rows, rows - start)
+            logdense = rng.exponential(dense_scale, size=(n, 13))
+            dense = np.floor(np.expm1(logdense)).astype(np.int64)
+            dense[:, 1] -= (rng.random(n) < 0.1).astype(np.int64) * rng.integers(1, 3, size=n)
+            ranks = [zipf_ranks(rng, v, n, zipf_s) for v in vocab]
+            logit = -1.6 + (np.log1p(np.maximum(dense, 0)) - dense_scale) @ dense_weight
+            logit += sum(effect[r] for effect, r in zip(cat_effect, ranks))
+            labels = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+            columns = [pa.array(labels)]
+            columns += [pa.array(dense[:, j], mask=rng.random(n) < CRITEO_DENSE_MISSING[j]) for j in range(13)]
+            for j in range(26):
+                missing = rng.random(n) < CRITEO_CAT_MISSING[j]
+                indices = pa.array(ranks[j].astype(np.int32), mask=missing)
+                columns.append(pa.DictionaryArray.from_arrays(indices, hex_words[j]).dictionary_decode())
+            _write_table(handle, pa.table(columns, names=[str(i) for i in range(40)]), "\t")
+    return path
