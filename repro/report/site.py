@@ -71,7 +71,7 @@ def build_site(results_dir: Path, out_dir: Path, registry_papers: list[dict[str,
         if has_asv:
             shutil.copytree(asv_dir, stage / "asv")
         site.render("performance.html", "performance.html.j2", depth=0, has_asv=has_asv,
-                    asv_source=str(asv_dir), throughput=[_throughput_row(r) for r in reversed(records)])
+                    asv_source="ci/asv-html" if asv_html is None else str(asv_html), throughput=[_throughput_row(r) for r in reversed(records)])
     return Path(out_dir) / "index.html"
 
 
@@ -150,7 +150,7 @@ def _group_figures(items: list[tuple[str, str]]) -> list[dict[str, Any]]:
         path = PurePosixPath(rel)
         if path.suffix.lower() in IMAGE_SUFFIXES:
             groups.setdefault(str(path.with_suffix("")), {})[path.suffix.lower().lstrip(".")] = url
-    return [{"title": PurePosixPath(stem).name.replace("_", " ").capitalize(),
+    return [{"title": PurePosixPath(stem).name,
              "image": formats.get("png") or formats.get("svg"),
              "formats": sorted(formats.items())} for stem, formats in groups.items()]
 
@@ -200,11 +200,11 @@ def _totals(entries: list[dict[str, Any]], by_paper: dict[str, list[dict[str, An
 def _throughput_row(record: dict[str, Any]) -> dict[str, Any]:
     """One line of the performance page's throughput table."""
     env = record.get("environment") or {}
-    speed = (record.get("throughput") or {}).get("examples_per_s")
+    speed = views.examples_per_s(record)
     return {"paper": _paper_id(record), "run_id": record.get("run_id", views.MISSING),
             "url": _url("papers", _paper_id(record), Path(record["_dir"]).name, "index.html"),
             "profile": record.get("profile", views.MISSING), "finished": views.when(record.get("finished_at")),
-            "speed": f"{speed:,.0f}" if isinstance(speed, (int, float)) else views.MISSING,
+            "speed": f"{speed:,.0f}" if speed is not None else views.MISSING,
             "wall": views.duration_text(record.get("wall_time_s")),
             "machine": f"{env.get('cpu', views.MISSING)}" + (f" + {', '.join(env['gpus'])}" if env.get("gpus") else "")}
 

@@ -8,6 +8,7 @@ come from an older schema or miss optional fields; the views then show "—" ins
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from repro.claims import Summary, count_statuses
 
 MISSING = "—"
+RELATION_SPLIT = re.compile(r"(\s(?:>=|<=|>|<)\s)")
 HIGHER_IS_BETTER = {"auc", "gauc", "accuracy", "recall", "ndcg", "hr", "hit"}
 LOWER_IS_BETTER = {"loss", "logloss", "ne", "error", "mse", "rmse"}
 
@@ -39,12 +41,17 @@ def claim_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         "statement": v.get("statement", ""),
         "source": v.get("source", MISSING),
         "paper": v.get("paper", MISSING),
-        "ours": v.get("ours", MISSING),
+        "ours": _relation_parts(str(v.get("ours", MISSING))),
         "status": v.get("status", "inconclusive"),
         "css": status_class(v.get("status", "inconclusive")),
         "reason": v.get("reason", ""),
         "transferred": bool(v.get("transferred", False)),
     } for v in record.get("verdicts", [])]
+
+
+def _relation_parts(text: str) -> list[str]:
+    """``"a ± s (n=3) > b ± t (n=3)"`` -> ``["a ± s (n=3)", " > ", "b ± t (n=3)"]``, so a line breaks only at the operator."""
+    return [part for part in RELATION_SPLIT.split(text) if part]
 
 
 def metric_table(record: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +117,13 @@ def _count_text(value: Any) -> str:
     return f"{value:g}"
 
 
+def examples_per_s(record: dict[str, Any]) -> float | None:
+    """The run's training throughput (``throughput.examples_per_s`` or ``.examples_per_s_mean``)."""
+    throughput = record.get("throughput") or {}
+    value = throughput.get("examples_per_s", throughput.get("examples_per_s_mean"))
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def run_summary(record: dict[str, Any]) -> list[tuple[str, str]]:
     """Label/value pairs that identify a run: id, profile, times, seeds, device, hash, commit."""
     env = record.get("environment") or {}
@@ -118,7 +132,7 @@ def run_summary(record: dict[str, Any]) -> list[tuple[str, str]]:
     commit = git.get("commit") or MISSING
     if git.get("dirty"):
         commit += " (uncommitted changes)"
-    throughput = (record.get("throughput") or {}).get("examples_per_s")
+    throughput = examples_per_s(record)
     return [
         ("Run", str(record.get("run_id", MISSING))),
         ("Profile", str(record.get("profile", MISSING))),
@@ -128,7 +142,7 @@ def run_summary(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("Wall time", duration_text(record.get("wall_time_s"))),
         ("Seeds", ", ".join(str(s) for s in config.get("seeds", [])) or MISSING),
         ("Device", str(config.get("device", MISSING))),
-        ("Throughput", f"{throughput:,.0f} examples/s" if isinstance(throughput, (int, float)) else MISSING),
+        ("Throughput", f"{throughput:,.0f} examples/s" if throughput is not None else MISSING),
         ("Config hash", str(record.get("config_hash", MISSING))),
         ("Git commit", commit),
     ]

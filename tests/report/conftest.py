@@ -95,7 +95,7 @@ def make_record(paper_id: str = "adatt", run_id: str = "20250101T120000Z-smoke-a
                    "ple_6": {"description": "PLE, 6 experts per task", "params": 398001},
                    "ml_mmoe_6": {"description": "Multi-level MMoE, 6 experts", "params": 377890}},
         "runs": runs, "verdicts": verdicts, "verdict_counts": counts,
-        "throughput": {"examples_per_s": 5321.5},
+        "throughput": {"examples_per_s_mean": 5321.5},
     }
 
 

@@ -66,7 +66,7 @@ def test_paper_page_shows_verdicts_notes_models_and_metadata(results, tmp_path, 
     assert statuses == ["reproduced", "not reproduced", "inconclusive"]
     assert page.count("tag-transferred") >= 2  # the label on the claim and its footnote
     assert 'id="protocol-notes"' in page and "UCI Census-Income (KDD)" in page
-    assert "0.9470 ± 0.0012 (n=3) &gt; 0.9429 ± 0.0009 (n=3)" in page
+    assert "0.9470 ± 0.0012 (n=3)</span><span class=\"nw\"> &gt; </span><span class=\"nw\">0.9429 ± 0.0009 (n=3)" in page
     assert "3f9a2c1e7b6d5a40" in page and "0123456789abcdef0123456789abcdef01234567" in page
     assert "census-income.data.gz" in page and "199523" in page
     assert "412 k" in page and "AdaTT, 6 experts per task" in page
