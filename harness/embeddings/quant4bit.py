@@ -192,24 +192,30 @@ class CodebookQuantized:
         return torch.gather(self.centroids.float(), 1, self.codes.long())
 
 
+def _nearest(weight: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest of each row's sorted centroids, by binary search on the midpoints."""
+    midpoints = (centroids[:, 1:] + centroids[:, :-1]) / 2
+    return torch.searchsorted(midpoints.contiguous(), weight.contiguous())
+
+
 def kmeans_codebook(weight: torch.Tensor, iterations: int = 20) -> CodebookQuantized:
     """Fit 16 centroids per row by Lloyd's k-means (the paper's codebook quantization), all rows at once.
 
     Starts from the 16 uniform min/max levels, so each Lloyd step can only lower the row's
-    squared error; empty clusters keep their previous centroid. Centroids are stored in FP16.
+    squared error; in one dimension the centroids stay sorted, so the nearest one is found by
+    binary search; empty clusters keep their previous centroid. Centroids are stored in FP16.
     """
     weight = weight.detach().float()
     xmin, xmax = minmax_range(weight)
     levels = torch.linspace(0, 1, LEVELS + 1, device=weight.device)
     centroids = xmin.unsqueeze(1) + (xmax - xmin).unsqueeze(1) * levels
     for _ in range(iterations):
-        codes = torch.argmin((weight.unsqueeze(2) - centroids.unsqueeze(1)).abs(), dim=2)
+        codes = _nearest(weight, centroids)
         sums = torch.zeros_like(centroids).scatter_add_(1, codes, weight)
         counts = torch.zeros_like(centroids).scatter_add_(1, codes, torch.ones_like(weight))
         centroids = torch.where(counts > 0, sums / counts.clamp(min=1), centroids)
     half = centroids.half()
-    codes = torch.argmin((weight.unsqueeze(2) - half.float().unsqueeze(1)).abs(), dim=2)
-    return CodebookQuantized(half, codes.to(torch.uint8))
+    return CodebookQuantized(half, _nearest(weight, half.float()).to(torch.uint8))
 
 
 class CodebookEmbeddingBag(nn.Module):
