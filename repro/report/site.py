@@ -53,26 +53,32 @@ def build_site(results_dir: Path, out_dir: Path, registry_papers: list[dict[str,
     by_paper: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_paper.setdefault(_paper_id(record), []).append(record)
+    entries = _catalog_entries(registry_papers, by_paper)
     asv_dir = Path(asv_html) if asv_html is not None else DEFAULT_ASV_HTML
     with _staged_site(Path(out_dir)) as stage:
         site = _Site(stage)
         shutil.copyfile(TEMPLATES / "style.css", stage / "style.css")
-        known = {p["id"] for p in registry_papers}
-        entries = list(registry_papers) + [
-            {"id": pid, "title": runs[-1].get("paper", {}).get("title", pid), "status": "not in catalog"}
-            for pid, runs in by_paper.items() if pid not in known]
         for entry in entries:
             if entry["id"] in by_paper:
                 site.paper_pages(entry, by_paper[entry["id"]])
-        site.render("index.html", "index.html.j2", depth=0, papers=[_index_row(e, by_paper.get(e["id"], []))
-                                                                    for e in entries],
-                    totals=_totals(entries, by_paper))
+        site.render("index.html", "index.html.j2", depth=0, totals=_totals(entries, by_paper),
+                    papers=[_index_row(e, by_paper.get(e["id"], [])) for e in entries])
         has_asv = (asv_dir / "index.html").is_file()
         if has_asv:
             shutil.copytree(asv_dir, stage / "asv")
         site.render("performance.html", "performance.html.j2", depth=0, has_asv=has_asv,
-                    asv_source="ci/asv-html" if asv_html is None else str(asv_html), throughput=[_throughput_row(r) for r in reversed(records)])
+                    asv_source="ci/asv-html" if asv_html is None else str(asv_html),
+                    throughput=[_throughput_row(r) for r in reversed(records)])
     return Path(out_dir) / "index.html"
+
+
+def _catalog_entries(registry_papers: list[dict[str, Any]],
+                     by_paper: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The catalog's papers, then any paper that has runs but is missing from the catalog."""
+    known = {p["id"] for p in registry_papers}
+    return list(registry_papers) + [
+        {"id": pid, "title": (runs[-1].get("paper") or {}).get("title", pid), "status": "not in catalog"}
+        for pid, runs in by_paper.items() if pid not in known]
 
 
 @dataclass
@@ -126,8 +132,8 @@ class _Site:
 
 
 def _paper_id(record: dict[str, Any]) -> str:
-    """The record's paper id, falling back to the name of its results sub-folder."""
-    return str((record.get("paper") or {}).get("id") or Path(record["_dir"]).parent.name)
+    """The record's paper id: the name of its ``results/<paper>/`` folder (a safe path segment)."""
+    return Path(record["_dir"]).parent.name
 
 
 def _inside(run_dir: Path, rel: str) -> Path | None:
