@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from repro import envinfo, records
 from repro.harness.atomic import write_json
@@ -184,7 +185,11 @@ def run(request: RunRequest, console: Console) -> Path | None:
     print_summary(console, record, str(final))
     notebook = paper.figures_notebook()
     if request.figures and notebook is not None:
-        make_figures(notebook, final, console)
+        try:
+            make_figures(notebook, final, console)
+        except UserError as exc:
+            console.print(f"[bold red]run finished and recorded; figures failed:[/] {escape(str(exc))}\n"
+                          f"rerun them with: repro figures {run_id}", highlight=False)
     return final
 
 
