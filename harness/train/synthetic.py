@@ -42,14 +42,29 @@ def random_ctr_batches(num_batches: int, batch_size: int, num_dense: int, table_
 
 
 class BatchList:
-    """A fixed list of batches as a trainer batch source (one pass = one epoch, no shuffling)."""
+    """A fixed list of batches as a trainer batch source; one pass = one epoch.
 
-    def __init__(self, batches: list[Batch]) -> None:
-        self.batches = batches
+    With `shuffle`, the batch order is redrawn every epoch from a seeded generator whose state
+    :meth:`state_dict` exposes, so a resumed run replays the same order.
+    """
+
+    def __init__(self, batches: list[Batch], shuffle: bool = False, seed: int = 0) -> None:
+        self.batches, self.shuffle = batches, shuffle
         self.num_examples = sum(int(b.labels.shape[0]) for b in batches)
+        self._generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self.batches)
+        order = torch.randperm(len(self.batches), generator=self._generator).tolist() if self.shuffle \
+            else range(len(self.batches))
+        return iter([self.batches[i] for i in order])
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The shuffling generator's state."""
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore the shuffling generator."""
+        self._generator.set_state(state["generator"])
