@@ -104,6 +104,7 @@ class ArrayWriter:
 
     def create(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.memmap:
         """A writable map for ``<folder>/<name>.npy`` of `shape` and `dtype`, its space reserved."""
+        shape = tuple(int(d) for d in shape)
         tmp = self._stack.enter_context(atomic_path(self.folder / f"{name}.npy"))
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
         with tmp.open("r+b") as handle:

@@ -39,6 +39,13 @@ def check_shapes(folder: Path, manifest: dict[str, Any]) -> None:
             got = load_npy(path).shape
             if got != shape:
                 raise _fail(folder, f"{split}/{name}.npy has shape {got}, the manifest says {shape}")
+        for key in manifest.get("jagged_names", []):
+            offsets = load_npy(folder / split / f"{key}.offsets.npy")
+            values = load_npy(folder / split / f"{key}.values.npy")
+            if len(offsets) != rows + 1 or offsets[0] != 0 or offsets[-1] != len(values) or \
+                    (np.diff(offsets) < 0).any():
+                raise _fail(folder, f"{split}/{key}.offsets.npy is not a valid CSR offsets array for "
+                                    f"{rows} rows and {len(values)} values")
     if sum(manifest["splits"].values()) != manifest["rows"]:
         raise _fail(folder, f"the splits hold {sum(manifest['splits'].values())} rows, the raw files {manifest['rows']}")
 
@@ -107,6 +114,12 @@ def check_index_ranges(folder: Path, manifest: dict[str, Any]) -> None:
                 j = int(bad[0])
                 raise _fail(folder, f"{split}/sparse.npy: index range [{low[j]}, {high[j]}] of key "
                                     f"'{manifest['sparse_names'][j]}' exceeds its table size {sizes[j]}")
+        for key in manifest.get("jagged_names", []):
+            values = load_npy(folder / split / f"{key}.values.npy")
+            size = manifest["table_sizes"][key]
+            if len(values) and (values.min() < 0 or values.max() >= size):
+                raise _fail(folder, f"{split}/{key}.values.npy: indices [{values.min()}, {values.max()}] exceed "
+                                    f"the table size {size} of '{key}'")
 
 
 def check_cache(folder: Path, manifest: dict[str, Any]) -> dict[str, str]:

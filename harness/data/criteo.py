@@ -32,10 +32,9 @@ from repro.harness.data.catalog import DatasetSpec, RawFile
 from repro.harness.data.criteo_tsv import parse_block
 from repro.harness.data.encoders import DictionaryEncoder, ModuloEncoder
 from repro.harness.data.pipeline import ParsedRows, SplitAssigner, TabularJob
+from repro.harness.data.splits import SPLITS, TEST, TRAIN, VAL, last_file_halved_rule, random_split_rule
 from repro.harness.data.textblocks import TextBlock
 
-SPLITS = ("train", "val", "test")
-TRAIN, VAL, TEST = range(3)
 KAGGLE_ROWS = 45_840_617
 # torchrec examples/dlrm / MLPerf DLRM: per-feature embedding rows for Criteo 1TB (max_ind_range 40M).
 CRITEO_1TB_SIZES = (40000000, 39060, 17295, 7424, 20265, 3, 7122, 1543, 63, 40000000, 3067956, 405282, 10, 2209,
@@ -96,37 +95,6 @@ def dlrm_split_rule(file_rows: list[int], days: int = 7) -> SplitAssigner:
         codes = np.full(len(row_ids), TRAIN, dtype=np.uint8)
         codes[(row_ids >= last_start) & (row_ids < test_end)] = TEST
         codes[row_ids >= test_end] = VAL
-        return codes
-
-    return assign
-
-
-def random_split_rule(file_rows: list[int], fractions: tuple[float, float, float] = (0.7, 0.2, 0.1),
-                      seed: int = 2018) -> SplitAssigner:
-    """A seeded random assignment of exactly round(fraction × rows) rows to train/val/test."""
-    total = sum(file_rows)
-    n_train = int(round(fractions[0] * total))
-    n_val = int(round(fractions[1] * total))
-    codes = np.full(total, TEST, dtype=np.uint8)
-    perm = np.random.default_rng(seed).permutation(total)
-    codes[perm[:n_train]] = TRAIN
-    codes[perm[n_train: n_train + n_val]] = VAL
-
-    def assign(row_ids: np.ndarray, file_index: int) -> np.ndarray:
-        return codes[row_ids]
-
-    return assign
-
-
-def last_file_halved_rule(file_rows: list[int]) -> SplitAssigner:
-    """Every file but the last trains; the last file's first half validates, its second half tests."""
-    last_start = sum(file_rows[:-1])
-    val_end = last_start + file_rows[-1] // 2
-
-    def assign(row_ids: np.ndarray, file_index: int) -> np.ndarray:
-        codes = np.full(len(row_ids), TRAIN, dtype=np.uint8)
-        codes[(row_ids >= last_start) & (row_ids < val_end)] = VAL
-        codes[row_ids >= val_end] = TEST
         return codes
 
     return assign

@@ -72,18 +72,26 @@ class DictionaryEncoder:
         """Embedding rows per key (vocabulary size, plus the OOV row if any)."""
         return [len(v) + int(self.oov) for v in self.vocabularies]
 
+    def index_dtype(self) -> type:
+        """int32 if every table fits, else int64."""
+        return np.int32 if max(self.table_sizes(), default=0) < 2**31 else np.int64
+
+    def transform_column(self, j: int, values: np.ndarray) -> np.ndarray:
+        """Indices of the raw values of key `j`."""
+        vocab = self.vocabularies[j]
+        pos = np.searchsorted(vocab, values)
+        if not self.oov:
+            return pos.astype(self.index_dtype())
+        if not len(vocab):
+            return np.zeros(len(values), dtype=self.index_dtype())
+        found = vocab[np.minimum(pos, len(vocab) - 1)] == values
+        return np.where(found, pos + 1, 0).astype(self.index_dtype())
+
     def transform(self, cat: np.ndarray) -> np.ndarray:
-        """Indices of raw values `cat` [n, n_keys] (int32 if every table fits, else int64)."""
-        dtype = np.int32 if max(self.table_sizes(), default=0) < 2**31 else np.int64
-        out = np.empty(cat.shape, dtype=dtype)
-        for j, vocab in enumerate(self.vocabularies):
-            pos = np.searchsorted(vocab, cat[:, j])
-            if self.oov:
-                found = np.take(vocab, np.minimum(pos, len(vocab) - 1), mode="clip") == cat[:, j] \
-                    if len(vocab) else np.zeros(len(cat), bool)
-                out[:, j] = np.where(found, pos + 1, 0)
-            else:
-                out[:, j] = pos
+        """Indices of raw values `cat` [n, n_keys]."""
+        out = np.empty(cat.shape, dtype=self.index_dtype())
+        for j in range(self.n_keys):
+            out[:, j] = self.transform_column(j, cat[:, j])
         return out
 
 
@@ -110,7 +118,14 @@ class ModuloEncoder:
         """The capped table size of every key."""
         return list(self.sizes)
 
+    def index_dtype(self) -> type:
+        """int32 if every table fits, else int64."""
+        return np.int32 if max(self.sizes, default=0) < 2**31 else np.int64
+
+    def transform_column(self, j: int, values: np.ndarray) -> np.ndarray:
+        """Raw values of key `j` modulo its size."""
+        return (values.astype(np.int64) % self.sizes[j]).astype(self.index_dtype())
+
     def transform(self, cat: np.ndarray) -> np.ndarray:
         """Raw values modulo each key's size."""
-        dtype = np.int32 if max(self.sizes, default=0) < 2**31 else np.int64
-        return (cat.astype(np.int64) % np.asarray(self.sizes, dtype=np.int64)).astype(dtype)
+        return (cat.astype(np.int64) % np.asarray(self.sizes, dtype=np.int64)).astype(self.index_dtype())

@@ -45,7 +45,7 @@ class Rows:
         return len(self.labels)
 
 
-def _take_jagged(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def take_jagged(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The CSR sub-array of `rows` (any order), gathered with one vectorised index."""
     starts, ends = offsets[rows], offsets[rows + 1]
     lengths = ends - starts
@@ -85,7 +85,7 @@ class CachedSplit:
         for key, (values, offsets) in r.jagged.items():
             off = np.asarray(offsets[start: stop + 1])
             vals = np.asarray(values[off[0]: off[-1]])
-            jagged[key] = _take_jagged(vals, off - off[0], local)
+            jagged[key] = take_jagged(vals, off - off[0], local)
         return Rows(labels, dense, sparse, jagged)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
@@ -24,6 +24,7 @@ from repro.harness.atomic import write_json
 from repro.harness.data.cache import MANIFEST, ArrayWriter, ChunkStore, file_digests, save_npy
 from repro.harness.data.checks import check_cache
 from repro.harness.data.encoders import ChunkStats
+from repro.harness.data.loader import take_jagged
 from repro.harness.data.progress import ProgressFn, RateMeter
 from repro.harness.data.textblocks import DEFAULT_BLOCK_BYTES, TextBlock, iter_blocks
 from repro.harness.errors import DataError
@@ -38,6 +39,7 @@ class ParsedRows:
     cat: np.ndarray
     skipped: int = 0
     padded: int = 0
+    jagged: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 class Encoder(Protocol):
@@ -47,6 +49,8 @@ class Encoder(Protocol):
 
     def chunk_stats(self, cat: np.ndarray) -> ChunkStats: ...
     def dictionaries(self) -> list[np.ndarray]: ...
+    def index_dtype(self) -> type: ...
+    def transform_column(self, j: int, values: np.ndarray) -> np.ndarray: ...
     def fit(self, chunks: Sequence[Callable[[], ChunkStats]]) -> list[int]: ...
     def transform(self, cat: np.ndarray) -> np.ndarray: ...
 
@@ -71,6 +75,15 @@ class TabularJob:
     label_name: str
     params: dict[str, Any]
     block_bytes: int = DEFAULT_BLOCK_BYTES
+    jagged_names: tuple[str, ...] = ()
+    jagged_vocab: dict[str, str] = field(default_factory=dict)
+    jagged_sizes: dict[str, int] = field(default_factory=dict)
+
+    def jagged_table_sizes(self, table_sizes: list[int]) -> dict[str, int]:
+        """Table size of each jagged key: its own, or that of the single-valued key whose vocabulary it uses."""
+        sizes = dict(zip(self.sparse_names, table_sizes))
+        return {k: sizes[self.jagged_vocab[k]] if k in self.jagged_vocab else self.jagged_sizes[k]
+                for k in self.jagged_names}
 
 
 def _resume_point(markers: list[dict[str, Any]]) -> tuple[int, int, int, int]:
@@ -98,6 +111,8 @@ def pass1(job: TabularJob, store: ChunkStore, skip_bad_lines: bool, progress: Pr
             n = len(parsed.labels)
             arrays = {"labels": parsed.labels, "dense": parsed.dense, "cat": parsed.cat,
                       **job.encoder.chunk_stats(parsed.cat)}
+            for key, (values, offsets) in parsed.jagged.items():
+                arrays[f"{key}.values"], arrays[f"{key}.offsets"] = values, offsets
             meta = {"file": fi, "start": block.start, "end": block.end, "end_line": block.first_line + block.n_lines,
                     "rows": n, "row_start": rows, "row_end": rows + n, "skipped": parsed.skipped,
                     "padded": parsed.padded}
@@ -122,6 +137,26 @@ def _rows_per_file(markers: list[dict], n_files: int) -> list[int]:
     return counts
 
 
+def _encode_jagged(job: TabularJob, key: str, values: np.ndarray) -> np.ndarray:
+    """Indices of a jagged key's raw values (through a single-valued key's vocabulary, if it shares one)."""
+    if key in job.jagged_vocab:
+        return job.encoder.transform_column(job.sparse_names.index(job.jagged_vocab[key]), values)
+    return values.astype(job.encoder.index_dtype())
+
+
+def _jagged_totals(job: TabularJob, store: ChunkStore, markers: list[dict],
+                   codes: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Number of values of each jagged key in each split (to size the output arrays)."""
+    totals = {}
+    for key in job.jagged_names:
+        per_split = np.zeros(len(job.split_names), dtype=np.int64)
+        for m, code in zip(markers, codes):
+            lengths = np.diff(np.asarray(store.load(m["index"], f"{key}.offsets")))
+            per_split += np.bincount(code, weights=lengths, minlength=len(job.split_names)).astype(np.int64)
+        totals[key] = per_split
+    return totals
+
+
 def pass2(job: TabularJob, folder: Path, store: ChunkStore, markers: list[dict],
           progress: ProgressFn | None) -> dict[str, Any]:
     """Fit the encoder, assign splits and write the final per-split arrays; returns split facts."""
@@ -133,8 +168,9 @@ def pass2(job: TabularJob, folder: Path, store: ChunkStore, markers: list[dict],
     codes = [assign(np.arange(m["row_start"], m["row_end"], dtype=np.int64), m["file"]) for m in markers]
     counts = np.bincount(np.concatenate(codes), minlength=len(job.split_names)) if codes else \
         np.zeros(len(job.split_names), np.int64)
-    index_dtype = np.int32 if max(table_sizes, default=0) < 2**31 else np.int64
+    index_dtype = job.encoder.index_dtype()
     n_dense, n_sparse = len(job.dense_names), len(job.sparse_names)
+    jagged_totals = _jagged_totals(job, store, markers, codes)
     meter = RateMeter("write", int(counts.sum()), progress)
     with ArrayWriter(folder) as writer:
         out = {}
@@ -144,28 +180,41 @@ def pass2(job: TabularJob, folder: Path, store: ChunkStore, markers: list[dict],
                          "dense": writer.create(f"{name}/dense", (n, n_dense), np.float32),
                          "sparse": writer.create(f"{name}/sparse", (n, n_sparse), index_dtype),
                          "row_ids": writer.create(f"{name}/row_ids", (n,), np.int64)}
+            for key in job.jagged_names:
+                out[name][f"{key}.values"] = writer.create(f"{name}/{key}.values", (jagged_totals[key][s],),
+                                                           index_dtype)
+                out[name][f"{key}.offsets"] = writer.create(f"{name}/{key}.offsets", (n + 1,), np.int64)
+                out[name][f"{key}.offsets"][0] = 0
         filled = np.zeros(len(job.split_names), dtype=np.int64)
+        jagged_filled = {key: np.zeros(len(job.split_names), dtype=np.int64) for key in job.jagged_names}
         done = 0
         for m, code in zip(markers, codes):
             i = m["index"]
             labels, dense = store.load(i, "labels"), store.load(i, "dense")
             sparse = job.encoder.transform(np.asarray(store.load(i, "cat")))
             row_ids = np.arange(m["row_start"], m["row_end"], dtype=np.int64)
+            jagged = {key: (_encode_jagged(job, key, np.asarray(store.load(i, f"{key}.values"))),
+                            np.asarray(store.load(i, f"{key}.offsets"))) for key in job.jagged_names}
             for s, name in enumerate(job.split_names):
-                mask = code == s
-                k = int(mask.sum())
-                if not k:
+                rows = np.flatnonzero(code == s)
+                if not len(rows):
                     continue
-                a, b = filled[s], filled[s] + k
+                a, b = filled[s], filled[s] + len(rows)
                 target = out[name]
-                target["labels"][a:b] = labels[mask]
-                target["dense"][a:b] = dense[mask]
-                target["sparse"][a:b] = sparse[mask]
-                target["row_ids"][a:b] = row_ids[mask]
+                target["labels"][a:b] = labels[rows]
+                target["dense"][a:b] = dense[rows]
+                target["sparse"][a:b] = sparse[rows]
+                target["row_ids"][a:b] = row_ids[rows]
+                for key, (values, offsets) in jagged.items():
+                    sub_values, sub_offsets = take_jagged(values, offsets, rows)
+                    base = jagged_filled[key][s]
+                    target[f"{key}.values"][base: base + len(sub_values)] = sub_values
+                    target[f"{key}.offsets"][a + 1: b + 1] = base + sub_offsets[1:]
+                    jagged_filled[key][s] = base + len(sub_values)
                 filled[s] = b
             done += m["rows"]
             meter.report(done, done)
-    return {"table_sizes": table_sizes, "split_rows": {n: int(c) for n, c in zip(job.split_names, counts)}}
+    return {"table_sizes": table_sizes + list(job.jagged_table_sizes(table_sizes).values()), "split_rows": {n: int(c) for n, c in zip(job.split_names, counts)}}
 
 
 def run(job: TabularJob, folder: Path, skip_bad_lines: bool = False,
@@ -182,7 +231,8 @@ def run(job: TabularJob, folder: Path, skip_bad_lines: bool = False,
         "label": job.label_name,
         "dense_names": list(job.dense_names),
         "sparse_names": list(job.sparse_names),
-        "table_sizes": dict(zip(job.sparse_names, facts["table_sizes"])),
+        "jagged_names": list(job.jagged_names),
+        "table_sizes": dict(zip([*job.sparse_names, *job.jagged_names], facts["table_sizes"])),
         "splits": facts["split_rows"],
         "sources": [{"path": str(p), "bytes": p.stat().st_size,
                      "rows": sum(m["rows"] for m in markers if m["file"] == i),

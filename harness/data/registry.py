@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from repro.harness.atomic import write_json
-from repro.harness.data import census, criteo
+from repro.harness.data import census, criteo, movielens
 from repro.harness.data.cache import cache_folder, read_manifest, resolve_cache_dir
 from repro.harness.data.catalog import DatasetSpec, check_gzip, sha256_of
 from repro.harness.data.checks import verify_cache
@@ -96,7 +96,18 @@ def _entries() -> tuple[DatasetEntry, ...]:
         DatasetEntry(id="criteo-1tb", spec=criteo.TB_SPEC,
                      build=tabular(criteo.criteo_1tb_job), params=criteo.criteo_1tb_job([]).params,
                      description="Criteo 1TB, days 0-22 train, day 23 halved val|test, hashed 40M-capped tables"),
+        *(_movielens_entry(size, ctr) for size in movielens.VARIANTS for ctr in (False, True)),
     )
+
+
+def _movielens_entry(size: str, ctr: bool) -> DatasetEntry:
+    """The entry of a MovieLens release under the explicit-rating or the CTR protocol."""
+    variant = movielens.VARIANTS[size]
+    label = "implicit/CTR labels (rating >= 4)" if ctr else "explicit ratings"
+    return DatasetEntry(id=f"movielens-{size}{'-ctr' if ctr else ''}", spec=variant.spec,
+                        build=tabular(lambda sources: movielens.movielens_job(size, ctr, sources)),
+                        params=movielens.movielens_params(size, ctr), jagged_keys=("genres",),
+                        description=f"MovieLens {size.upper()}, {label}, random 8:1:1, user/item/genre features")
 
 
 ENTRIES: dict[str, DatasetEntry] = {e.id: e for e in _entries()}

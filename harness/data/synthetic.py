@@ -83,3 +83,61 @@ def write_criteo_tsv(path: Path, rows: int, seed: int = 0, max_vocab: int = 100_
                 columns.append(pa.DictionaryArray.from_arrays(indices, hex_words[j]).dictionary_decode())
             _write_table(handle, pa.table(columns, names=[str(i) for i in range(40)]), "\t")
     return path
+
+
+ML_GENRES = ("Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
+             "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
+
+
+def _ratings(rng: np.random.Generator, rows: int, users: int, items: int, zipf_s: float) -> tuple[np.ndarray, ...]:
+    """Synthetic (user, item, rating, timestamp): Zipf item popularity, rating = 3.5 + biases + noise."""
+    user = rng.integers(1, users + 1, size=rows)
+    item = zipf_ranks(rng, items, rows, zipf_s) + 1
+    user_bias, item_bias = rng.normal(0, 0.6, users + 1), rng.normal(0, 0.8, items + 1)
+    rating = np.clip(np.rint(3.5 + user_bias[user] + item_bias[item] + rng.normal(0, 0.7, rows)), 1, 5)
+    timestamp = 956_703_932 + np.sort(rng.integers(0, 90_000_000, size=rows))
+    return user, item, rating.astype(np.int64), timestamp
+
+
+def _text(path: Path, lines: list[str], encoding: str = "latin-1") -> None:
+    """Write small side files atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{line}\n" for line in lines), encoding=encoding)
+
+
+def write_movielens(folder: Path, release: str, rows: int, seed: int = 0, users: int = 500, items: int = 800,
+                    zipf_s: float = 1.0) -> Path:
+    """Write a synthetic MovieLens `release` (``100k``, ``1m`` or a csv release such as ``20m``) in its layout.
+
+    `folder` plays ``<data dir>/movielens_<release>``; returns it.
+    """
+    rng = np.random.default_rng(seed)
+    user, item, rating, timestamp = _ratings(rng, rows, users, items, zipf_s)
+    genres = [sorted(rng.choice(len(ML_GENRES), size=rng.integers(1, 4), replace=False)) for _ in range(items)]
+    genders, ages = rng.choice(["M", "F"], users), rng.choice([1, 18, 25, 35, 45, 50, 56], users)
+    occupations, zips = rng.integers(0, 21, users), rng.integers(10000, 99999, users)
+    if release == "100k":
+        sub = folder / "ml-100k"
+        table = pa.table([pa.array(c) for c in (user, item, rating, timestamp)], names=["u", "i", "r", "t"])
+        with atomic_path(sub / "u.data") as tmp, tmp.open("wb") as handle:
+            _write_table(handle, table, "\t")
+        _text(sub / "u.item", [f"{i + 1}|Movie {i + 1} (1995)|01-Jan-1995||http://example|"
+                               + "|".join("1" if g - 1 in genres[i] else "0" for g in range(19)) for i in range(items)])
+        _text(sub / "u.user", [f"{u + 1}|{ages[u]}|{genders[u]}|occ{occupations[u]}|{zips[u]}" for u in range(users)])
+    elif release == "1m":
+        sub = folder / "ml-1m"
+        _text(sub / "ratings.dat", [f"{a}::{b}::{c}::{d}" for a, b, c, d in zip(user, item, rating, timestamp)])
+        _text(sub / "movies.dat", [f"{i + 1}::Movie {i + 1} (1995)::" + "|".join(ML_GENRES[g] for g in genres[i])
+                                   for i in range(items)])
+        _text(sub / "users.dat", [f"{u + 1}::{genders[u]}::{ages[u]}::{occupations[u]}::{zips[u]}"
+                                  for u in range(users)])
+    else:
+        sub = folder / f"ml-{release}"
+        half = rating - rng.integers(0, 2, rows) * 0.5
+        _text(sub / "ratings.csv", ["userId,movieId,rating,timestamp",
+                                    *(f"{a},{b},{c:g},{d}" for a, b, c, d in zip(user, item, np.maximum(half, 0.5),
+                                                                                timestamp))])
+        _text(sub / "movies.csv", ["movieId,title,genres",
+                                   *(f'{i + 1},"Movie {i + 1}, The (1995)",' + "|".join(ML_GENRES[g] for g in genres[i])
+                                     for i in range(items))])
+    return folder
