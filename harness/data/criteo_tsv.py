@@ -39,7 +39,8 @@ CRITEO_TSV = LineFormat(
     columns=(DEFAULT_LABEL_NAME, *DEFAULT_INT_NAMES, *DEFAULT_CAT_NAMES),
     types={DEFAULT_LABEL_NAME: pa.int64(), **{n: pa.int64() for n in DEFAULT_INT_NAMES},
            **{n: pa.binary() for n in DEFAULT_CAT_NAMES}},
-    patterns={DEFAULT_LABEL_NAME: r"^[01]$", **{n: r"^-?[0-9]+$" for n in DEFAULT_INT_NAMES}},
+    patterns={DEFAULT_LABEL_NAME: (r"^[01]$", "0 or 1"),
+              **{n: (r"^(-?[0-9]+)?$", "an integer count or empty") for n in DEFAULT_INT_NAMES}},
     min_fields=MIN_STRIPPED_FIELDS,
 )
 

@@ -38,14 +38,14 @@ class LineFormat:
     `min_fields` < len(columns) accepts lines whose trailing empty fields were stripped (padded back);
     `header` is a prefix that marks a header line (skipped if it is line 1); `replace` rewrites a
     multi-byte separator (``::``) into the one-byte `sep` before parsing; `patterns` are the regexes a
-    field must match, used to find the culprit rows when pyarrow's conversion fails.
+    field must match (with a description for messages), used to find the culprit rows when pyarrow's conversion fails.
     """
 
     name: str
     sep: bytes
     columns: tuple[str, ...]
     types: dict[str, pa.DataType]
-    patterns: dict[str, str] = field(default_factory=dict)
+    patterns: dict[str, tuple[str, str]] = field(default_factory=dict)
     min_fields: int | None = None
     header: bytes | None = None
     replace: tuple[bytes, bytes] | None = None
@@ -146,11 +146,11 @@ def _bad_value_rows(fmt: LineFormat, data: bytes) -> dict[int, str]:
     """Rows whose fields do not match the format's patterns (searched only after a conversion failure)."""
     table = read_table(fmt, data, {name: pa.string() for name in fmt.columns})
     bad: dict[int, str] = {}
-    for name, pattern in fmt.patterns.items():
+    for name, (pattern, description) in fmt.patterns.items():
         column = table.column(name)
         ok = pc.or_(pc.match_substring_regex(column, pattern), pc.is_null(column))
         for row in np.flatnonzero(~ok.to_numpy(zero_copy_only=False)):
-            bad.setdefault(int(row), f"field {name} must match {pattern}")
+            bad.setdefault(int(row), f"field {name} must be {description}, not {column[row].as_py()!r}")
     return bad
 
 

@@ -40,8 +40,8 @@ from repro.harness.errors import DataError
 USER_KEYS = ("gender", "age", "occupation", "zip")
 GROUPLENS = "https://files.grouplens.org/datasets/movielens"
 RATING_TYPES = {"user_id": pa.int64(), "item_id": pa.int64(), "rating": pa.float64(), "timestamp": pa.int64()}
-RATING_PATTERNS = {"user_id": r"^[0-9]+$", "item_id": r"^[0-9]+$", "rating": r"^[0-9]+(\.[0-9]+)?$",
-                   "timestamp": r"^[0-9]+$"}
+RATING_PATTERNS = {"user_id": (r"^[0-9]+$", "an integer id"), "item_id": (r"^[0-9]+$", "an integer id"),
+                   "rating": (r"^[0-9]+(\.[0-9]+)?$", "a number"), "timestamp": (r"^[0-9]+$", "integer seconds")}
 SPLIT_SEED = 2024
 
 

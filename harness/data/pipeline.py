@@ -13,6 +13,7 @@ the file size. The integrity checks of :mod:`.checks` run on the result before t
 from __future__ import annotations
 
 import resource
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,8 +223,14 @@ def run(job: TabularJob, folder: Path, skip_bad_lines: bool = False,
     """Prepare `job` into `folder` (resuming pass 1 if interrupted); returns the manifest."""
     began = time.perf_counter()
     store = ChunkStore(folder)
-    markers = pass1(job, store, skip_bad_lines, progress)
-    facts = pass2(job, folder, store, markers, progress)
+    try:
+        markers = pass1(job, store, skip_bad_lines, progress)
+        facts = pass2(job, folder, store, markers, progress)
+    except DataError:
+        # Bad input: the stored chunks cannot be resumed into a good cache, so none is kept.
+        # (An interruption, by contrast, keeps them: the next run resumes after the last one.)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     rows = sum(m["rows"] for m in markers)
     manifest = {
         "dataset_id": job.dataset_id,

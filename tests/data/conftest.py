@@ -22,10 +22,3 @@ def criteo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 20,000-line synthetic Criteo train.txt (shared, read-only)."""
     return write_criteo_tsv(tmp_path_factory.mktemp("criteo") / "train.txt", rows=20_000, seed=3, max_vocab=5_000)
 
-
-def criteo_data_dir(root: Path, lines: bytes | str) -> Path:
-    """A data directory whose criteo_dac/train.txt holds `lines` (for bad-input tests)."""
-    folder = root / "data" / "criteo_dac"
-    folder.mkdir(parents=True)
-    (folder / "train.txt").write_bytes(lines.encode() if isinstance(lines, str) else lines)
-    return root / "data"
