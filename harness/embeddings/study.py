@@ -1,0 +1,128 @@
+"""Scaffolding shared by the embedding-compression reproductions (QR, MD, 4-bit, FA-SGD).
+
+Each of those papers trains the same CTR model on Criteo with a different embedding front-end,
+so the pieces live here once: the Criteo splits of a run profile (a synthetic file in the
+native format for ``smoke``, the real files otherwise), the table front-ends by name, and a DLRM
+whose plain tables are swapped for them. Everything is keyed by plain dicts so that a paper's
+``paper.toml`` profile parameters drive it directly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from torch import nn
+
+from repro.harness.embeddings.memory import module_nbytes, parameter_count
+from repro.harness.experiment import Progress, SeedRun
+
+from repro.harness.data.api import Splits, load_splits
+from repro.harness.data.synthetic import write_criteo_tsv
+from repro.harness.embeddings.collection import TableCollection
+from repro.harness.embeddings.mixed_dim import ProjectedEmbeddingBag
+from repro.harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
+from repro.harness.errors import ConfigError
+from repro.harness.models.dlrm import DLRM
+from repro.harness.models.embedding import make_tables
+from repro.harness.train.trainer import TrainConfig, fit, seed_everything
+
+CRITEO_DATASET = "criteo-kaggle-dlrm"
+
+
+def criteo_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], seed: int) -> Splits:
+    """The Criteo splits of a profile: ``synthetic_rows`` > 0 writes that many synthetic lines first.
+
+    Otherwise the real files under `data_dir` are read (the 10,109-line Kaggle sample in the
+    shared data, or the full ``train.txt``). Caches go under `work_dir`.
+    """
+    raw = None
+    rows = int(params.get("synthetic_rows", 0))
+    if rows > 0:
+        raw = write_criteo_tsv(work_dir / "synthetic" / "train.txt", rows=rows, seed=0,
+                               max_vocab=int(params.get("synthetic_vocab", 2_000)))
+    return load_splits(params.get("dataset", CRITEO_DATASET), data_dir=data_dir, cache_dir=work_dir / "cache",
+                       raw=raw, batch_size=int(params["batch_size"]),
+                       eval_batch_size=int(params.get("eval_batch_size", 4096)), seed=seed)
+
+
+TableFactory = Callable[[int, int], nn.Module]
+
+
+def table_factory(kind: str, options: Mapping[str, Any]) -> TableFactory:
+    """A ``(rows, dim) -> table`` maker for ``full``, ``hashing``, ``qr`` (QR trick) or ``md`` tables.
+
+    Options: ``collisions`` (hashing, qr), ``operation`` (qr), ``dims`` (md: the width per row
+    count, from :func:`~.mixed_dim.table_dims`). Tables at or below ``threshold`` rows stay plain
+    (dlrm's ``--qr-threshold`` / ``--md-threshold``, default 200).
+    """
+    threshold = int(options.get("threshold", 200))
+
+    def plain(rows: int, dim: int) -> nn.Module:
+        table = nn.EmbeddingBag(rows, dim, mode="sum")
+        bound = math.sqrt(1.0 / rows)  # DLRM's and TorchRec's initialisation of a plain table
+        nn.init.uniform_(table.weight, -bound, bound)
+        return table
+
+    def make(rows: int, dim: int) -> nn.Module:
+        if kind == "full" or rows <= threshold:
+            return plain(rows, dim)
+        if kind == "hashing":
+            return HashedEmbeddingBag(rows, dim, hashing_buckets_at_budget(rows, int(options["collisions"])))
+        if kind == "qr":
+            return QREmbeddingBag(rows, dim, int(options["collisions"]), operation=options.get("operation", "mult"))
+        if kind == "md":
+            return ProjectedEmbeddingBag(rows, int(options["dims"][rows]), dim)
+        raise ConfigError(f"unknown table kind {kind!r}; known: full, hashing, qr, md")
+
+    return make
+
+
+def dlrm_with_tables(table_sizes: Mapping[str, int], dim: int, bottom: list[int], top: list[int],
+                     make_table: TableFactory) -> DLRM:
+    """A DLRM (harness/models/dlrm.py) whose per-feature tables come from `make_table`.
+
+    The model is built with plain tables, then its embedding collection is replaced by a
+    :class:`TableCollection` of the same features in the same order, so the dot interaction and
+    the MLPs are exactly those of the baseline.
+    """
+    names = list(table_sizes)
+    model = DLRM(bottom, top, make_tables(names, [table_sizes[n] for n in names], dim), backend="torch")
+    model.sparse.collection = TableCollection({n: make_table(table_sizes[n], dim) for n in names},
+                                              {n: dim for n in names})
+    return model
+
+
+def train_config(params: Mapping[str, Any], optimizer: str | None = None) -> TrainConfig:
+    """The trainer settings of a profile (``epochs``, ``lr``, ``optimizer``, optional ``max_steps``)."""
+    max_steps = params.get("max_steps")
+    return TrainConfig(epochs=int(params["epochs"]), lr=float(params["lr"]),
+                       optimizer=optimizer or str(params.get("optimizer", "adagrad")),
+                       max_steps=int(max_steps) if max_steps else None)
+
+
+def train_ctr(name: str, seed: int, build: Callable[[], nn.Module], splits: Splits, params: Mapping[str, Any],
+              progress: Progress) -> tuple[nn.Module, SeedRun]:
+    """Seed, build and train one CTR model with the shared trainer; return it and its :class:`SeedRun`.
+
+    Besides the trainer's metrics (best-validation epoch) the run records the measured bytes and
+    parameter count of the embedding front-end (``embedding_bytes``, ``embedding_params``) and of
+    the whole model (``model_bytes``).
+    """
+    seed_everything(seed)
+    model = build()
+    config = train_config(params)
+    progress.start_job(name, seed, config.epochs)
+    started = time.perf_counter()
+    result = fit(model, splits.train, {"val": splits.val, "test": splits.test}, [""], config, progress=progress)
+    progress.end_job()
+    sparse = model.sparse  # type: ignore[attr-defined]
+    metrics = dict(result.metrics)
+    metrics.update(embedding_bytes=float(module_nbytes(sparse)), embedding_params=float(parameter_count(sparse)),
+                   model_bytes=float(module_nbytes(model)))
+    run = SeedRun(model=name, seed=seed, metrics=metrics, curve=result.curve,
+                  wall_time_s=time.perf_counter() - started, examples_per_s=result.examples_per_s,
+                  config={"optimizer": config.optimizer, "lr": config.lr, "epochs": config.epochs})
+    return model, run
