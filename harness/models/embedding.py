@@ -72,9 +72,18 @@ class PooledEmbeddings(nn.Module):
         else:
             raise ValueError(f"unknown embedding backend {backend!r}; known: {', '.join(BACKENDS)}")
         self.backend = backend
-        self.num_features = sum(len(t.feature_names) for t in tables)
+        self.keys = [name for t in tables for name in t.feature_names]
+        self.num_features = len(self.keys)
         self.output_dim = sum(t.embedding_dim * len(t.feature_names) for t in tables)
 
     def forward(self, features: KeyedJaggedTensor) -> torch.Tensor:
-        """The pooled embedding of every feature, concatenated: ``[batch, output_dim]``."""
-        return self.collection(features).values()
+        """The pooled embedding of every feature, concatenated in table order: ``[batch, output_dim]``.
+
+        A sharded collection (DistributedModelParallel) returns features grouped by the rank
+        that holds them; they are put back in table order here.
+        """
+        pooled = self.collection(features)
+        if pooled.keys() == self.keys:
+            return pooled.values()
+        by_key = pooled.to_dict()
+        return torch.cat([by_key[key] for key in self.keys], dim=1)

@@ -106,8 +106,16 @@ def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def _fuse_in_backward(model: nn.Module, spec: SparseSpec, device: torch.device) -> None:
-    fused_class, kwargs = spec.fused(device)
+def _fuse_in_backward(model: nn.Module, spec: SparseSpec, world: World) -> None:
+    """Attach the fused optimiser to every table, its rate divided by the world size.
+
+    Each rank's loss is a mean over its local batch; DDP averages the dense gradients over ranks,
+    but the sharded tables receive the *sum* of the ranks' gradients (TorchRec's all-to-all).
+    Dividing the sparse rate by the world size makes both the gradient of the global-batch mean,
+    so N ranks follow the one-process trajectory.
+    """
+    fused_class, kwargs = spec.fused(world.device)
+    kwargs = {**kwargs, "lr": kwargs["lr"] / world.size}
     for module in model.modules():
         if isinstance(module, EmbeddingBagCollection):
             apply_optimizer_in_backward(fused_class, module.parameters(), kwargs)
@@ -121,7 +129,7 @@ def shard_model(model: nn.Module, spec: SparseSpec, world: World,
     sharded run starts from exactly the initialisation of a one-process run with the same seed.
     """
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    _fuse_in_backward(model, spec, world.device)
+    _fuse_in_backward(model, spec, world)
     topology = Topology(world_size=world.size, compute_device=world.device.type)
     planner = EmbeddingShardingPlanner(topology=topology, batch_size=batch_size, debug=False)
     group = dist.GroupMember.WORLD
@@ -179,3 +187,8 @@ class RankShard:
         """Restore the wrapped source's position state."""
         if hasattr(self.source, "load_state_dict"):
             self.source.load_state_dict(state)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Forward the epoch to the wrapped source, if it orders batches by epoch."""
+        if hasattr(self.source, "set_epoch"):
+            self.source.set_epoch(epoch)

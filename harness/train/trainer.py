@@ -286,7 +286,13 @@ class _Loop:
 
     # ------------------------------------------------------------------ training
     def _epoch_batches(self) -> Iterator[Batch]:
-        """This epoch's batches, skipping those a resumed run already trained on."""
+        """This epoch's batches, skipping those a resumed run already trained on.
+
+        A loader with ``set_epoch`` (the Criteo loader) derives its order from (seed, epoch); one
+        with ``state_dict`` (a shuffling generator) is saved at the epoch start and restored.
+        """
+        if hasattr(self.train, "set_epoch"):
+            self.train.set_epoch(self.state.epoch)  # type: ignore[attr-defined]
         if self.state.step_in_epoch == 0 and hasattr(self.train, "state_dict"):
             self.state.epoch_loader_state = self.train.state_dict()  # type: ignore[attr-defined]
         return itertools.islice(iter(self.train), self.state.step_in_epoch, None)
