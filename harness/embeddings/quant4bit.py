@@ -253,3 +253,18 @@ class CodebookEmbeddingBag(nn.Module):
     def dequantized_weight(self) -> torch.Tensor:
         """The FP32 table the codes stand for (for error analysis)."""
         return CodebookQuantized(self.centroids, unpack_nibbles(self.packed_codes)).dequantize()
+
+
+def quantize_table(table: nn.Module, method: str) -> nn.Module:
+    """A frozen 4-bit copy of a plain ``nn.EmbeddingBag``: ``"minmax"``, ``"greedy"`` or ``"codebook"``."""
+    if not isinstance(table, nn.EmbeddingBag):
+        raise TypeError(f"post-training quantization takes plain nn.EmbeddingBag tables, got {type(table).__name__}")
+    if method == "codebook":
+        return CodebookEmbeddingBag.from_float(table.weight, table.mode)
+    return Fused4bitEmbeddingBag.from_float(table.weight, method, table.mode)
+
+
+def relative_row_error(weight: torch.Tensor, approx: torch.Tensor) -> float:
+    """Mean over rows of ``||w - w_hat|| / ||w||``: how far a quantized table is from its FP32 rows."""
+    norms = torch.linalg.vector_norm(weight, dim=1).clamp(min=torch.finfo(torch.float32).tiny)
+    return float((torch.linalg.vector_norm(weight - approx, dim=1) / norms).mean())

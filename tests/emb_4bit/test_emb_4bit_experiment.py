@@ -1,0 +1,36 @@
+"""The emb-4bit smoke profile runs through experiment.run: quantized models are measured against FP32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import torch
+
+from repro.claims import evaluate
+from repro.harness.experiment import ExperimentContext
+from repro.registry import get_paper
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Small-batch CPU training is several times faster on one thread on a loaded 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
+    paper = get_paper("emb-4bit")
+    ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,
+                            work_dir=tmp_path / "work", params=paper.profiles["smoke"].params)
+    measured = paper.experiment()(ctx).measurements()
+    for claim in paper.claims:
+        assert all(len(measured[q]) == 2 for q in claim.quantities()), claim.id
+        evaluate(claim, measured)
+    # dim 8: 4 code bytes + 4 bytes of FP16 scale/bias per row against 32 FP32 bytes.
+    assert measured["greedy:embedding_size_ratio"] == pytest.approx([0.25, 0.25])
+    assert all(g <= m for g, m in zip(measured["greedy:row_error"], measured["minmax:row_error"]))
+    assert all(0 < e < 1 for e in measured["codebook:row_error"])
