@@ -82,7 +82,7 @@ def _field_counts(data: bytes, starts: np.ndarray, sep: bytes) -> np.ndarray:
     if not len(starts):
         return np.zeros(0, np.int32)
     is_sep = (np.frombuffer(data, dtype=np.uint8) == sep[0]).view(np.uint8)
-    return np.add.reduceat(np.append(is_sep, 0), starts, dtype=np.int32) + 1
+    return np.add.reduceat(is_sep, starts, dtype=np.int32) + 1
 
 
 def _line_problems(fmt: LineFormat, data: bytes, starts: np.ndarray,

@@ -27,7 +27,7 @@ class DictionaryEncoder:
     n_keys: int
     min_count: int = 1
     vocabularies: list[np.ndarray] = field(default_factory=list)
-    stat_names: tuple[str, ...] = ("uniq_values", "uniq_counts", "uniq_lengths")
+    stat_names: tuple[str, ...] = ("uniq_values", "uniq_counts", "uniq_lengths")  # what fit() reads
 
     @property
     def oov(self) -> bool:
@@ -35,15 +35,30 @@ class DictionaryEncoder:
         return self.min_count > 1
 
     def chunk_stats(self, cat: np.ndarray) -> ChunkStats:
-        """The distinct values of each key in one chunk, with their counts (stored with the chunk)."""
+        """Per key, the chunk's distinct values, their counts and each row's position among them.
+
+        Pass 2 then maps only the distinct values to global indices (:meth:`encode_chunk`), not every row.
+        """
         values, counts, lengths = [], [], []
+        inverse = np.empty(cat.shape, dtype=np.int32)
         for j in range(self.n_keys):
-            v, c = np.unique(cat[:, j], return_counts=True)
+            v, inv, c = np.unique(cat[:, j], return_inverse=True, return_counts=True)
             values.append(v)
             counts.append(c)
             lengths.append(len(v))
+            inverse[:, j] = inv.reshape(-1)
         return {"uniq_values": np.concatenate(values), "uniq_counts": np.concatenate(counts).astype(np.int64),
-                "uniq_lengths": np.asarray(lengths, dtype=np.int64)}
+                "uniq_lengths": np.asarray(lengths, dtype=np.int64), "uniq_inverse": inverse}
+
+    def encode_chunk(self, load: Callable[[str], np.ndarray]) -> np.ndarray:
+        """Indices of a stored chunk's rows, from its distinct values and per-row positions."""
+        inverse = np.asarray(load("uniq_inverse"))
+        values, lengths = np.asarray(load("uniq_values")), np.asarray(load("uniq_lengths"))
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        out = np.empty(inverse.shape, dtype=self.index_dtype())
+        for j in range(self.n_keys):
+            out[:, j] = self.transform_column(j, values[bounds[j]: bounds[j + 1]])[inverse[:, j]]
+        return out
 
     def fit(self, chunks: Sequence[Callable[[], ChunkStats]]) -> list[int]:
         """Merge the stats of every chunk into the vocabularies; returns the table sizes."""
@@ -125,6 +140,10 @@ class ModuloEncoder:
     def transform_column(self, j: int, values: np.ndarray) -> np.ndarray:
         """Raw values of key `j` modulo its size."""
         return (values.astype(np.int64) % self.sizes[j]).astype(self.index_dtype())
+
+    def encode_chunk(self, load: Callable[[str], np.ndarray]) -> np.ndarray:
+        """Indices of a stored chunk's raw values."""
+        return self.transform(np.asarray(load("cat")))
 
     def transform(self, cat: np.ndarray) -> np.ndarray:
         """Raw values modulo each key's size."""

@@ -89,20 +89,29 @@ class CachedSplit:
         return Rows(labels, dense, sparse, jagged)
 
 
+_NUMPY_INDEX = {torch.int64: np.int64, torch.int32: np.int32}
+
+
 def make_batch(rows: Rows, start: int, stop: int, keys: Sequence[str],
-               index_dtype: torch.dtype = torch.int64) -> Batch:
-    """A torchrec Batch of rows ``[start, stop)`` of `rows` (keys: single-valued first, then jagged)."""
+               index_dtype: torch.dtype = torch.int64, ones: torch.Tensor | None = None) -> Batch:
+    """A torchrec Batch of rows ``[start, stop)`` of `rows` (keys: single-valued first, then jagged).
+
+    `ones` may hold a reusable all-ones int32 lengths tensor of at least n_single × batch entries.
+    """
     n = stop - start
     single = rows.sparse[start:stop]
-    values = [torch.from_numpy(np.ascontiguousarray(single.T).reshape(-1))]
-    lengths = [torch.ones(single.shape[1] * n, dtype=torch.int32)]
+    dtype = _NUMPY_INDEX[index_dtype]
+    n_single = single.shape[1] * n
+    values = [torch.from_numpy(np.ascontiguousarray(single.T, dtype=dtype).reshape(-1))]
+    lengths = [ones[:n_single] if ones is not None and len(ones) >= n_single
+               else torch.ones(n_single, dtype=torch.int32)]
     for vals, offsets in rows.jagged.values():
         off = offsets[start: stop + 1]
-        values.append(torch.from_numpy(np.asarray(vals[off[0]: off[-1]])))
+        values.append(torch.from_numpy(np.asarray(vals[off[0]: off[-1]], dtype=dtype)))
         lengths.append(torch.from_numpy(np.diff(off).astype(np.int32)))
     kjt = KeyedJaggedTensor(
         keys=list(keys),
-        values=torch.cat(values).to(index_dtype) if len(values) > 1 else values[0].to(index_dtype),
+        values=torch.cat(values) if len(values) > 1 else values[0],
         lengths=torch.cat(lengths) if len(lengths) > 1 else lengths[0],
     )
     return Batch(dense_features=torch.from_numpy(rows.dense[start:stop]), sparse_features=kjt,
@@ -165,6 +174,7 @@ class BatchLoader:
         else:
             blocks, budget = [self._eval_range()], None
         rng = np.random.default_rng([self.seed, self.epoch, self.rank + 1])
+        ones = torch.ones(self.batch_size * self.split.rows.sparse.shape[1], dtype=torch.int32)
         emitted = 0
         for start, stop in blocks:
             order = rng.permutation(stop - start) if self.shuffle else None
@@ -175,5 +185,5 @@ class BatchLoader:
                     break
                 if budget is not None and emitted >= budget:
                     return
-                yield make_batch(rows, a, b, self.keys, self.index_dtype)
+                yield make_batch(rows, a, b, self.keys, self.index_dtype, ones)
                 emitted += 1

@@ -129,26 +129,30 @@ def test_full_disk_leaves_nothing(tmp_path: Path, cache_dir: Path, monkeypatch: 
     _assert_nothing_left(cache_dir)
 
 
-def test_interrupted_run_resumes_after_last_chunk(tmp_path: Path, criteo_file: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+class Killed(Exception):
+    """Stands for the process being killed mid-run."""
+
+
+def test_interrupted_run_resumes_after_last_chunk(tmp_path: Path, criteo_file: Path) -> None:
     job = dataclasses.replace(kaggle_dlrm_job([criteo_file]), block_bytes=1 << 20)
     reference = pipeline.run(job, tmp_path / "ref")
-    calls = []
-    real_parse = job.parse
+    starts: list[int] = []
 
-    def dying_parse(block, path, skip):
-        calls.append(block.start)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_parse(block, path, skip)
+    def parse(block, path, skip, die_at=None):
+        starts.append(block.start)
+        if len(starts) == die_at:
+            raise Killed
+        return job.parse(block, path, skip)
 
     folder = cache_folder(tmp_path / "cache", "x", {})
-    with pytest.raises(KeyboardInterrupt):
-        pipeline.run(dataclasses.replace(job, parse=dying_parse), folder)
+    with pytest.raises(Killed):
+        pipeline.run(dataclasses.replace(job, parse=lambda b, p, s: parse(b, p, s, die_at=3)), folder)
     assert len(list((folder / "chunks").glob("*.done.json"))) == 2
-    calls.clear()
-    resumed = pipeline.run(dataclasses.replace(job, parse=dying_parse), folder)  # would die at its 3rd call
-    assert calls[0] > 0 and len(calls) == len(list(range(0, criteo_file.stat().st_size, 1 << 20))) - 2
+    first_run = list(starts)
+    starts.clear()
+    resumed = pipeline.run(dataclasses.replace(job, parse=parse), folder)
+    assert starts[0] == first_run[2]  # resumed at the block that was being parsed when killed
     assert resumed["splits"] == reference["splits"] and resumed["rows"] == reference["rows"]
     for name in ("train/sparse.npy", "test/dense.npy", "val/labels.npy"):
         np.testing.assert_array_equal(load_npy(folder / name), load_npy(tmp_path / "ref" / name))
+    assert not (folder / "chunks").exists()
