@@ -1,7 +1,7 @@
 """Scaffolding shared by the embedding-compression reproductions (QR, MD, 4-bit, FA-SGD).
 
 Each of those papers trains the same CTR model on Criteo with a different embedding front-end,
-so the pieces live here once: the Criteo splits of a run profile (a synthetic file in the
+so the pieces live here once: the splits of a run profile (a synthetic file in the
 native format for ``smoke``, the real files otherwise), the table front-ends by name, and a DLRM
 whose plain tables are swapped for them. Everything is keyed by plain dicts so that a paper's
 ``paper.toml`` profile parameters drive it directly.
@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import torch
 from torch import nn
 
 from repro.harness.embeddings.memory import module_nbytes, parameter_count
 from repro.harness.experiment import Progress, SeedRun
 
 from repro.harness.data.api import Splits, load_splits
-from repro.harness.data.synthetic import write_criteo_tsv
+from repro.harness.data.synthetic import write_criteo_tsv, write_movielens
 from repro.harness.embeddings.collection import TableCollection
 from repro.harness.embeddings.mixed_dim import ProjectedEmbeddingBag
 from repro.harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
@@ -32,20 +33,29 @@ from repro.harness.train.trainer import TrainConfig, fit, seed_everything
 CRITEO_DATASET = "criteo-kaggle-dlrm"
 
 
-def criteo_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], seed: int) -> Splits:
-    """The Criteo splits of a profile: ``synthetic_rows`` > 0 writes that many synthetic lines first.
+def dataset_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], seed: int) -> Splits:
+    """The splits of ``params["dataset"]`` (default Criteo Kaggle, dlrm protocol) for one seed.
 
-    Otherwise the real files under `data_dir` are read (the 10,109-line Kaggle sample in the
-    shared data, or the full ``train.txt``). Caches go under `work_dir`.
+    With ``synthetic_rows`` > 0 a synthetic file of that many rows is written first in the
+    dataset's native format (Criteo TSV, or a MovieLens release) and read instead of the real
+    one (smoke profiles); otherwise the real files under `data_dir` are read. Caches go under
+    `work_dir`.
     """
-    raw = None
+    dataset = str(params.get("dataset", CRITEO_DATASET))
     rows = int(params.get("synthetic_rows", 0))
-    if rows > 0:
+    raw = None
+    if rows > 0 and dataset.startswith("criteo"):
         raw = write_criteo_tsv(work_dir / "synthetic" / "train.txt", rows=rows, seed=0,
                                max_vocab=int(params.get("synthetic_vocab", 2_000)))
-    return load_splits(params.get("dataset", CRITEO_DATASET), data_dir=data_dir, cache_dir=work_dir / "cache",
-                       raw=raw, batch_size=int(params["batch_size"]),
-                       eval_batch_size=int(params.get("eval_batch_size", 4096)), seed=seed)
+    elif rows > 0 and dataset.startswith("movielens-"):
+        release = dataset.split("-")[1]
+        data_dir = work_dir / "synthetic"
+        write_movielens(data_dir / f"movielens_{release}", release, rows=rows, seed=0)
+    elif rows > 0:
+        raise ConfigError(f"synthetic_rows: no synthetic generator for dataset {dataset!r}")
+    return load_splits(dataset, data_dir=data_dir, cache_dir=work_dir / "cache", raw=raw,
+                       batch_size=int(params["batch_size"]), eval_batch_size=int(params.get("eval_batch_size", 4096)),
+                       seed=seed)
 
 
 TableFactory = Callable[[int, int], nn.Module]
@@ -126,3 +136,14 @@ def train_ctr(name: str, seed: int, build: Callable[[], nn.Module], splits: Spli
                   wall_time_s=time.perf_counter() - started, examples_per_s=result.examples_per_s,
                   config={"optimizer": config.optimizer, "lr": config.lr, "epochs": config.epochs})
     return model, run
+
+
+def id_counts(batches: Any, table_sizes: Mapping[str, int]) -> dict[str, torch.Tensor]:
+    """How often each id of each key occurs in one pass over `batches` (row popularity for MD and FA-SGD)."""
+    counts = {key: torch.zeros(rows, dtype=torch.float64) for key, rows in table_sizes.items()}
+    for batch in batches:
+        features = batch.sparse_features
+        for key in counts:
+            counts[key] += torch.bincount(features[key].values().long(), minlength=len(counts[key])).double()
+    return counts
+

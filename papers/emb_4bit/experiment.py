@@ -18,7 +18,7 @@ from torch import nn
 
 from repro.harness.embeddings.memory import module_nbytes
 from repro.harness.embeddings.quant4bit import quantize_table, relative_row_error
-from repro.harness.embeddings.study import criteo_splits, dlrm_with_tables, table_factory, train_ctr
+from repro.harness.embeddings.study import dataset_splits, dlrm_with_tables, table_factory, train_ctr
 from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from repro.harness.train.trainer import evaluate
 
@@ -58,7 +58,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     runs: list[SeedRun] = []
     manifest: dict[str, Any] = {}
     for seed in ctx.seeds:
-        splits = criteo_splits(ctx.data_dir, ctx.work_dir, p, seed)
+        splits = dataset_splits(ctx.data_dir, ctx.work_dir, p, seed)
         manifest = splits.manifest
         make = table_factory("full", {})
         model, trained = train_ctr("fp32", seed, lambda: dlrm_with_tables(splits.table_sizes, int(p["dim"]),
