@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `repro` command."""
     args = build_parser().parse_args(argv)
-    console = Console(stderr=False, highlight=False)
+    # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; give them room.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         return args.func(args, console)
     except UserError as exc:

@@ -42,7 +42,7 @@ def test_report_renders_the_run(smoke_run: Path, tmp_path: Path) -> None:
     assert main(["report", "--results", str(smoke_run), "--out", str(out)]) == 0
     index = (out / "index.html").read_text()
     assert "adatt" in index and "wukong" in index
-    pages = [p for p in out.rglob("*.html") if "adatt" in p.name]
+    pages = list((out / "papers" / "adatt").rglob("*.html"))
     assert pages, "no page for adatt"
 
 
