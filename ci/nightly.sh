@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The nightly job: set up, reproduce every implemented paper, gate on asv regressions against the
+# previous commit, record the micro-benchmarks, build the report with the asv site inside it.
+# .github/workflows/nightly.yml runs it on CPU and GPU runners; a user runs it the same way:
+#
+#   ci/nightly.sh                          # everything: default profile on CPU (hours on 2 cores)
+#   ci/nightly.sh --quick                  # smoke profile, asv --quick: end to end in minutes
+#   ci/nightly.sh --profile full --device cuda --only papers     # the GPU leg
+#   ci/nightly.sh --skip setup --skip papers                     # benchmarks and report only
+#
+# Every selected step runs even if an earlier one failed (so the report still shows what did
+# work); the script then exits 1 and names each failed step. --fail-fast stops at the first.
+# How the regression gate works and how to compare by hand: ci/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ALL_STEPS=(setup data papers asv micro report)
+
+usage() {
+  cat <<'EOF'
+usage: ci/nightly.sh [options]
+
+steps (in order): setup data papers asv micro report
+  setup   bash scripts/bootstrap.sh (creates .venv, installs the pinned stack)
+  data    repro data download for every dataset of the selected papers (only with --download-data)
+  papers  repro run <paper> --profile P --device D for every implemented paper
+  asv     asv continuous BASE HEAD: fail on time beyond --time-factor or quality beyond
+          --quality-factor; then asv publish (ci/asv-html)
+  micro   pytest-benchmark micro-benchmarks (tests/benchmarks), saved and compared to the last run
+  report  repro report --out SITE (it copies ci/asv-html into SITE/asv)
+
+options:
+  --quick                 smoke profile, asv --quick, one round per micro-benchmark
+  --profile NAME          paper profile: smoke, default or full (default: default; smoke with --quick)
+  --device cpu|cuda       where the papers train (default: cpu)
+  --papers "ID ..."       only these papers (default: every implemented paper, `repro list --implemented`)
+  --only STEP             run only this step (repeatable)
+  --skip STEP             skip this step (repeatable)
+  --download-data         enable the data step ($REPRO_DATA_MIRROR, if set, is passed as --base-url)
+  --base REF              asv baseline commit (default: HEAD~1)
+  --time-factor F         asv regression threshold for time/memory (default: $ASV_TIME_FACTOR or 1.10)
+  --quality-factor F      threshold for the track_* quality benchmarks (default: $ASV_QUALITY_FACTOR or 1.01)
+  --results DIR           run records of this job (default: results/nightly)
+  --site DIR              report output (default: site)
+  --fail-fast             stop at the first failed step
+  -h, --help              this text
+EOF
+}
+
+log() { printf '\033[1m[nightly]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[nightly] error:\033[0m %s\n' "$*" >&2; exit 2; }
+
+quick=0 profile="" device=cpu papers="" download_data=0 base=HEAD~1 fail_fast=0
+time_factor="${ASV_TIME_FACTOR:-1.10}" quality_factor="${ASV_QUALITY_FACTOR:-1.01}"
+results=results/nightly site=site
+only=() skip=()
+
+is_step() { local s; for s in "${ALL_STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+need_value() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (see --help)"; fi; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --profile) need_value "$@"; profile="$2"; shift ;;
+    --device) need_value "$@"; device="$2"; shift ;;
+    --papers) need_value "$@"; papers="$2"; shift ;;
+    --only) need_value "$@"; is_step "$2" || die "unknown step '$2' (steps: ${ALL_STEPS[*]})"; only+=("$2"); shift ;;
+    --skip) need_value "$@"; is_step "$2" || die "unknown step '$2' (steps: ${ALL_STEPS[*]})"; skip+=("$2"); shift ;;
+    --download-data) download_data=1 ;;
+    --base) need_value "$@"; base="$2"; shift ;;
+    --time-factor) need_value "$@"; time_factor="$2"; shift ;;
+    --quality-factor) need_value "$@"; quality_factor="$2"; shift ;;
+    --results) need_value "$@"; results="$2"; shift ;;
+    --site) need_value "$@"; site="$2"; shift ;;
+    --fail-fast) fail_fast=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+  shift
+done
+
+[ -n "$profile" ] || { [ "$quick" = 1 ] && profile=smoke || profile=default; }
+case "$profile" in smoke|default|full) ;; *) die "--profile must be smoke, default or full, not '$profile'" ;; esac
+case "$device" in cpu|cuda) ;; *) die "--device must be cpu or cuda, not '$device'" ;; esac
+
+selected() {
+  local s
+  if [ ${#only[@]} -gt 0 ]; then
+    for s in "${only[@]}"; do [ "$s" = "$1" ] && return 0; done
+    return 1
+  fi
+  for s in "${skip[@]+"${skip[@]}"}"; do [ "$s" = "$1" ] && return 1; done
+  [ "$1" != data ] || [ "$download_data" = 1 ]
+}
+
+PY=.venv/bin/python
+REPRO=.venv/bin/repro
+ASV=.venv/bin/asv
+
+need_venv() { [ -x "$PY" ] || die ".venv is missing: run the setup step (bash scripts/bootstrap.sh) first"; }
+
+# The selected paper ids, one line; fails (rather than selecting nothing) if they cannot be listed.
+paper_ids() {
+  local ids="$papers"
+  if [ -z "$ids" ]; then
+    ids=$("$REPRO" list --implemented --json | "$PY" -c 'import json, sys; print(*(p["id"] for p in json.load(sys.stdin)))')
+  fi
+  [ -n "$ids" ] || die "no papers selected: \`repro list --implemented\` lists none"
+  echo "$ids"
+}
+
+# ------------------------------------------------------------------ steps
+
+step_setup() {
+  bash scripts/bootstrap.sh
+}
+
+step_data() {
+  need_venv
+  local ids datasets failed=()
+  ids=$(paper_ids)
+  # shellcheck disable=SC2086  # word splitting of the id list is intended
+  datasets=$("$PY" -c 'import sys; from repro.registry import get_paper
+print(*sorted({d for p in sys.argv[1:] for d in get_paper(p).datasets}))' $ids)
+  for id in $datasets; do
+    log "data: $id"
+    "$REPRO" data download "$id" ${REPRO_DATA_MIRROR:+--base-url "$REPRO_DATA_MIRROR"} || failed+=("$id")
+  done
+  [ ${#failed[@]} -eq 0 ] || { log "data: could not download: ${failed[*]}"; return 1; }
+}
+
+step_papers() {
+  need_venv
+  local ids failed=()
+  ids=$(paper_ids)
+  for id in $ids; do
+    log "papers: repro run $id --profile $profile --device $device"
+    "$REPRO" run "$id" --profile "$profile" --device "$device" --results "$results" || failed+=("$id")
+  done
+  [ ${#failed[@]} -eq 0 ] || { log "papers: failed: ${failed[*]} (their messages are above)"; return 1; }
+}
+
+step_asv() {
+  need_venv
+  git rev-parse --verify --quiet "$base^{commit}" >/dev/null \
+    || die "asv: baseline '$base' is not a commit here (a shallow clone? fetch with depth >= 2)"
+  local machine="${ASV_MACHINE:-$(hostname)}" rc=0
+  local common=(--machine "$machine" --show-stderr)
+  [ "$quick" = 1 ] && common+=(--quick)
+  "$ASV" machine --yes --machine "$machine" >/dev/null
+  # asv counts every number as lower-is-better; quality is tracked as 1 - AUC and NE, so a
+  # quality drop is an increase like a slowdown. Timings are noisy, quality numbers are
+  # repeatable bit for bit on one machine: hence two gates with their own thresholds.
+  log "asv: time and memory, $base vs HEAD, fail beyond x$time_factor"
+  "$ASV" continuous "${common[@]}" --factor "$time_factor" --bench '^(?!bench_quality\.)' "$base" HEAD || rc=1
+  log "asv: quality (track_*), $base vs HEAD, fail beyond x$quality_factor"
+  "$ASV" continuous "${common[@]}" --factor "$quality_factor" --bench '^bench_quality\.' "$base" HEAD || rc=1
+  "$ASV" publish
+  [ "$rc" = 0 ] || log "asv: regressions or failing benchmarks (tables above; '+' marks a regression)"
+  return "$rc"
+}
+
+step_micro() {
+  need_venv
+  local args=(tests/benchmarks --benchmark-only --benchmark-autosave -p no:cacheprovider -q)
+  [ "$quick" = 1 ] && args+=(--benchmark-min-rounds=1 --benchmark-max-time=0 --benchmark-warmup=off)
+  # Compare with the last saved run of this machine when there is one (informational: the gate is asv).
+  if compgen -G ".benchmarks/*/*.json" >/dev/null; then args+=(--benchmark-compare); fi
+  .venv/bin/pytest "${args[@]}"
+}
+
+step_report() {
+  need_venv
+  "$REPRO" report --results "$results" --out "$site"
+  if [ -f ci/asv-html/index.html ] && [ ! -f "$site/asv/index.html" ]; then
+    log "report: ci/asv-html exists but $site/asv/index.html does not"
+    return 1
+  fi
+  log "report: $site/index.html"
+}
+
+# ------------------------------------------------------------------ driver
+
+failed_steps=()
+for s in "${ALL_STEPS[@]}"; do
+  selected "$s" || continue
+  log "=== $s"
+  started=$SECONDS
+  set +e
+  ( set -e; "step_$s" )
+  rc=$?
+  set -e
+  if [ "$rc" = 0 ]; then
+    log "=== $s: ok ($((SECONDS - started)) s)"
+  else
+    log "=== $s: FAILED (exit $rc, $((SECONDS - started)) s)"
+    failed_steps+=("$s")
+    [ "$fail_fast" = 0 ] || break
+  fi
+done
+
+if [ ${#failed_steps[@]} -gt 0 ]; then
+  printf '\033[1;31m[nightly] failed steps: %s\033[0m\n' "${failed_steps[*]}" >&2
+  exit 1
+fi
+log "all selected steps passed"
