@@ -33,6 +33,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    """The prepared-cache folder from --cache-dir (None: $REPRO_CACHE_DIR, else the per-user cache)."""
+    return Path(args.cache_dir) if getattr(args, "cache_dir", None) else None
+
+
 def _results_dir(args: argparse.Namespace) -> Path:
     return Path(args.results or os.environ.get("REPRO_RESULTS_DIR", "results"))
 
@@ -176,19 +181,22 @@ def cmd_data_list(args: argparse.Namespace, console: Console) -> int:
     for col in ("id", "status", "description"):
         table.add_column(col, overflow="fold")
     for entry in datasets.ENTRIES.values():
-        table.add_row(entry.id, datasets.status(entry, data_dir), entry.description)
+        table.add_row(entry.id, datasets.status(entry, data_dir, cache_dir=_cache_dir(args)), entry.description)
     console.print(table)
     return 0
 
 
 def cmd_data_prepare(args: argparse.Namespace, console: Console) -> int:
-    """Build the checked, memory-mapped cache of one dataset id."""
+    """Build the checked, memory-mapped cache of one dataset id, with a live rows/s line."""
     from repro.harness.data import registry as datasets
     from repro.harness.data.datadir import resolve_data_dir
+    from repro.progress import PrepareBar
 
     entry = datasets.get_entry(args.dataset)
-    report = datasets.prepare(entry, resolve_data_dir(args.data_dir), raw=args.raw,
-                              skip_bad_lines=args.skip_bad_lines)
+    with PrepareBar(console) as bar:
+        report = datasets.prepare(entry, resolve_data_dir(args.data_dir), raw=args.raw,
+                                  skip_bad_lines=args.skip_bad_lines, progress=bar.update,
+                                  cache_dir=_cache_dir(args))
     console.print_json(data=report)
     return 0
 
@@ -198,7 +206,8 @@ def cmd_data_verify(args: argparse.Namespace, console: Console) -> int:
     from repro.harness.data import registry as datasets
     from repro.harness.data.datadir import resolve_data_dir
 
-    report = datasets.verify(datasets.get_entry(args.dataset), resolve_data_dir(args.data_dir))
+    report = datasets.verify(datasets.get_entry(args.dataset), resolve_data_dir(args.data_dir),
+                             cache_dir=_cache_dir(args))
     console.print_json(data=report)
     return 0
 
@@ -271,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "list":
             p.add_argument("dataset", help="dataset id (see `repro data list`)")
         p.add_argument("--data-dir", help="dataset folder (default $REPRO_DATA_DIR, else the per-user cache)")
+        if name != "download":
+            p.add_argument("--cache-dir", help="prepared caches (default $REPRO_CACHE_DIR, else "
+                           "~/.cache/recrepro/prepared); the data folder itself is never written")
         if name == "prepare":
             p.add_argument("--raw", help="path of the raw file(s), if not in the data directory")
             p.add_argument("--skip-bad-lines", action="store_true",

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from repro.harness.data.catalog import DatasetSpec
 from repro.harness.data.download import Downloaded, download_dataset
+from repro.harness.data.progress import PrepareProgress
 
 STATUS_STYLE = {"reproduced": "bold green", "not reproduced": "bold red", "inconclusive": "bold yellow"}
 
@@ -86,6 +87,30 @@ def download_with_bar(spec: DatasetSpec, data_dir: Path, console: Console,
             "checksum verified" if item.verified else "no official checksum: recorded sha256 " + item.sha256)
         console.print(f"{item.path}: {note}", highlight=False)
     return results
+
+
+class PrepareBar:
+    """Draws the data harness's preprocessing reports (rows, rows/s, ETA) as a live rich bar."""
+
+    def __init__(self, console: Console) -> None:
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                             TimeElapsedColumn(), console=console, transient=True)
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "PrepareBar":
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def update(self, event: PrepareProgress) -> None:
+        """Show one :class:`~repro.harness.data.progress.PrepareProgress` report."""
+        if event.stage not in self._tasks:
+            self._tasks[event.stage] = self._bar.add_task(event.stage, total=event.total_bytes, info="")
+        eta = f", ETA {event.eta_s:,.0f} s" if event.eta_s is not None else ""
+        self._bar.update(self._tasks[event.stage], completed=event.done_bytes,
+                         info=f"{event.rows:,} rows, {event.rows_per_s:,.0f} rows/s{eta}")
 
 
 def verdict_table(record: dict[str, Any]) -> Table:
