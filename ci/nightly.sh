@@ -30,7 +30,7 @@ steps (in order): setup data papers asv micro report
   report  repro report --out SITE (it copies ci/asv-html into SITE/asv)
 
 options:
-  --quick                 smoke profile, asv --quick, one round per micro-benchmark
+  --quick                 smoke profile, asv --quick, one round per micro-benchmark (or NIGHTLY_QUICK=1)
   --profile NAME          paper profile: smoke, default or full (default: default; smoke with --quick)
   --device cpu|cuda       where the papers train (default: cpu)
   --papers "ID ..."       only these papers (default: every implemented paper, `repro list --implemented`)
@@ -50,7 +50,7 @@ EOF
 log() { printf '\033[1m[nightly]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[nightly] error:\033[0m %s\n' "$*" >&2; exit 2; }
 
-quick=0 profile="" device=cpu papers="" download_data=0 base=HEAD~1 fail_fast=0
+quick="${NIGHTLY_QUICK:-0}" profile="" device=cpu papers="" download_data=0 base=HEAD~1 fail_fast=0
 time_factor="${ASV_TIME_FACTOR:-1.10}" quality_factor="${ASV_QUALITY_FACTOR:-1.01}"
 results=results/nightly site=site
 only=() skip=()
