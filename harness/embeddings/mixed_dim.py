@@ -26,13 +26,14 @@ from torch import nn
 
 def alpha_power_dims(popularity: Sequence[float], alpha: float, rows: Sequence[int] | None = None,
                      base_dim: int | None = None, budget: float | None = None,
-                     round_pow2: bool = False) -> list[int]:
+                     round_pow2: bool = False, max_dim: int | None = None) -> list[int]:
     """Width of each block by the alpha power rule (Ginart et al., Sec. 3).
 
     `popularity` is the per-query probability of each block's rows (for a whole table, ``1 / n``);
     give either `base_dim` (the most popular block keeps it) or `budget` (total parameters
     ``sum rows_i * d_i``, which needs `rows`). Widths are rounded to integers (to powers of 2 with
-    `round_pow2`), at least 1 and, when `base_dim` is given, at most `base_dim`.
+    `round_pow2`), at least 1 and at most `max_dim` (default `base_dim`; the budget form may
+    otherwise give popular blocks more than the projection's target width).
     """
     p = torch.as_tensor(popularity, dtype=torch.float64)
     if alpha < 0:
@@ -49,8 +50,9 @@ def alpha_power_dims(popularity: Sequence[float], alpha: float, rows: Sequence[i
     if round_pow2:
         dims = 2 ** torch.round(torch.log2(dims.clamp(min=1.0)))
     dims = torch.round(dims).clamp(min=1)
-    if base_dim is not None:
-        dims = dims.clamp(max=base_dim)
+    cap = max_dim if max_dim is not None else base_dim
+    if cap is not None:
+        dims = dims.clamp(max=cap)
     return [int(d) for d in dims]
 
 
