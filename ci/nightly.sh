@@ -43,6 +43,7 @@ options:
   --results DIR           run records of this job (default: results/nightly)
   --site DIR              report output (default: site)
   --fail-fast             stop at the first failed step
+  --dry-run               print the selected steps and settings, run nothing
   -h, --help              this text
 EOF
 }
@@ -50,7 +51,7 @@ EOF
 log() { printf '\033[1m[nightly]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[nightly] error:\033[0m %s\n' "$*" >&2; exit 2; }
 
-quick="${NIGHTLY_QUICK:-0}" profile="" device=cpu papers="" download_data=0 base=HEAD~1 fail_fast=0
+quick="${NIGHTLY_QUICK:-0}" profile="" device=cpu papers="" download_data=0 base=HEAD~1 fail_fast=0 dry_run=0
 time_factor="${ASV_TIME_FACTOR:-1.10}" quality_factor="${ASV_QUALITY_FACTOR:-1.01}"
 results=results/nightly site=site
 only=() skip=()
@@ -73,6 +74,7 @@ while [ $# -gt 0 ]; do
     --results) need_value "$@"; results="$2"; shift ;;
     --site) need_value "$@"; site="$2"; shift ;;
     --fail-fast) fail_fast=1 ;;
+    --dry-run) dry_run=1 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -180,6 +182,16 @@ step_report() {
 }
 
 # ------------------------------------------------------------------ driver
+
+if [ "$dry_run" = 1 ]; then
+  steps=()
+  for s in "${ALL_STEPS[@]}"; do selected "$s" && steps+=("$s"); done
+  echo "steps: ${steps[*]}"
+  echo "papers: profile=$profile device=$device results=$results ids=${papers:-<every implemented paper>}"
+  echo "asv: base=$base time-factor=$time_factor quality-factor=$quality_factor quick=$quick"
+  echo "report: $site"
+  exit 0
+fi
 
 failed_steps=()
 for s in "${ALL_STEPS[@]}"; do

@@ -1,0 +1,71 @@
+"""ci/nightly.sh: its option parsing, step selection and failure reporting (no step does real work here)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "ci" / "nightly.sh"
+
+
+def nightly(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the script with `args` from the repository root."""
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def dry_run_lines(*args: str) -> dict[str, str]:
+    """The ``--dry-run`` summary as ``{section: rest of line}``."""
+    proc = nightly("--dry-run", *args)
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.split(": ", 1) for line in proc.stdout.splitlines())
+
+
+def test_help_lists_every_step() -> None:
+    proc = nightly("--help")
+    assert proc.returncode == 0
+    for step in ("setup", "data", "papers", "asv", "micro", "report"):
+        assert f"\n  {step} " in proc.stdout
+
+
+def test_default_selection_leaves_out_the_data_step() -> None:
+    out = dry_run_lines()
+    assert out["steps"] == "setup papers asv micro report"
+    assert "profile=default device=cpu" in out["papers"]
+    assert "time-factor=1.10 quality-factor=1.01" in out["asv"]
+
+
+def test_quick_means_smoke_profile_and_quick_asv() -> None:
+    out = dry_run_lines("--quick", "--skip", "papers", "--skip", "setup")
+    assert out["steps"] == "asv micro report"
+    assert "profile=smoke" in out["papers"]
+    assert out["asv"].endswith("quick=1")
+
+
+def test_only_and_gpu_leg_options() -> None:
+    out = dry_run_lines("--only", "papers", "--only", "data", "--profile", "full", "--device", "cuda",
+                        "--papers", "adatt dlrm")
+    assert out["steps"] == "data papers"
+    assert out["papers"] == "profile=full device=cuda results=results/nightly ids=adatt dlrm"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--bogus"], "unknown option '--bogus'"),
+    (["--skip", "nope"], "unknown step 'nope'"),
+    (["--profile", "huge"], "--profile must be smoke, default or full"),
+    (["--device", "tpu"], "--device must be cpu or cuda"),
+    (["--base"], "--base needs a value"),
+])
+def test_bad_options_exit_2_with_the_reason(args: list[str], message: str) -> None:
+    proc = nightly("--dry-run", *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_a_failing_step_is_named_and_fails_the_script() -> None:
+    proc = nightly("--only", "asv", "--base", "no-such-commit")
+    assert proc.returncode == 1
+    assert "baseline 'no-such-commit' is not a commit" in proc.stderr
+    assert "failed steps: asv" in proc.stderr
