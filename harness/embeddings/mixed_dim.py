@@ -23,6 +23,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from repro.harness.embeddings.bags import flatten_bags, pool_rows
+
 
 def alpha_power_dims(popularity: Sequence[float], alpha: float, rows: Sequence[int] | None = None,
                      base_dim: int | None = None, budget: float | None = None,
@@ -153,27 +155,14 @@ class MixedDimEmbeddingBag(nn.Module):
     def forward(self, input: torch.Tensor, offsets: torch.Tensor | None = None,
                 per_sample_weights: torch.Tensor | None = None) -> torch.Tensor:
         """Embed every id in its block at `base_dim`, then pool per bag: ``[bags, base_dim]``."""
-        if input.dim() == 2:
-            bags, width = input.shape
-            offsets = torch.arange(0, bags * width, width, device=input.device)
-            input = input.reshape(-1)
-        if offsets is None:
-            raise ValueError("1-D input needs offsets")
+        input, offsets = flatten_bags(input, offsets)
         block, local = self.block_of_row[input], self.local_row[input]
         values = torch.zeros(input.numel(), self.base_dim, device=input.device, dtype=self.blocks[0].weight.dtype)
         for b, module in enumerate(self.blocks):
             mask = block == b
             if mask.any():
                 values[mask] = module(local[mask])
-        if per_sample_weights is not None:
-            values = values * per_sample_weights.unsqueeze(1)
-        lengths = torch.diff(offsets, append=torch.tensor([input.numel()], device=input.device))
-        bag_of_value = torch.repeat_interleave(torch.arange(offsets.numel(), device=input.device), lengths)
-        pooled = torch.zeros(offsets.numel(), self.base_dim, device=input.device, dtype=values.dtype)
-        pooled.index_add_(0, bag_of_value, values)
-        if self.mode == "mean":
-            pooled = pooled / lengths.clamp(min=1).unsqueeze(1).to(pooled.dtype)
-        return pooled
+        return pool_rows(values, offsets, self.mode, per_sample_weights)
 
 
 class ProjectedBlock(nn.Module):

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from repro.harness.embeddings.bags import bag_lengths, flatten_bags, pool_rows
+
 BIT_RATE = 4
 LEVELS = 2**BIT_RATE - 1  # codes 0..15
 GREEDY_BINS = 200  # PyTorch's default n_bins for optimized_qparams
@@ -162,18 +164,14 @@ class Fused4bitEmbeddingBag(nn.Module):
     def forward(self, input: torch.Tensor, offsets: torch.Tensor | None = None,
                 per_sample_weights: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled FP32 embeddings ``[bags, dim]`` straight from the 4-bit rows."""
-        if offsets is None:
-            bags, width = input.shape
-            offsets = torch.arange(0, bags * width, width, device=input.device)
-            input = input.reshape(-1)
+        input, offsets = flatten_bags(input, offsets)
         pooled = torch.ops.quantized.embedding_bag_4bit_rowwise_offsets(
             self.packed, input.long(), offsets.long(), mode=_MODES["sum"], pruned_weights=False,
             per_sample_weights=per_sample_weights, include_last_offset=False)
         if self.mode == "sum":
             return pooled
         # The CPU op sums whatever mode it is given (PyTorch 2.13), so the mean is taken here.
-        lengths = torch.diff(offsets, append=torch.tensor([input.numel()], device=input.device))
-        return pooled / lengths.clamp(min=1).unsqueeze(1).to(pooled.dtype)
+        return pooled / bag_lengths(offsets, input.numel()).clamp(min=1).unsqueeze(1).to(pooled.dtype)
 
     def dequantized_weight(self) -> torch.Tensor:
         """The FP32 table the packed rows stand for (for error analysis)."""
@@ -240,15 +238,10 @@ class CodebookEmbeddingBag(nn.Module):
     def forward(self, input: torch.Tensor, offsets: torch.Tensor | None = None,
                 per_sample_weights: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled FP32 embeddings ``[bags, dim]``."""
-        if offsets is None:
-            bags, width = input.shape
-            offsets = torch.arange(0, bags * width, width, device=input.device)
-            input = input.reshape(-1)
+        input, offsets = flatten_bags(input, offsets)
         rows = unpack_nibbles(self.packed_codes[input]).long()
         values = torch.gather(self.centroids[input].float(), 1, rows)
-        return torch.nn.functional.embedding_bag(
-            torch.arange(input.numel(), device=input.device), values, offsets, mode=self.mode,
-            per_sample_weights=per_sample_weights)
+        return pool_rows(values, offsets, self.mode, per_sample_weights)
 
     def dequantized_weight(self) -> torch.Tensor:
         """The FP32 table the codes stand for (for error analysis)."""
