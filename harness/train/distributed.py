@@ -6,6 +6,7 @@ same command; torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_A
 
 1. :func:`init_from_env` — joins the process group (gloo on CPU, nccl on CUDA) and returns the
    rank, world size and the worker's device; without torchrun it returns a one-process world.
+   Data preparation that writes a shared cache goes inside :func:`main_first`.
 2. :func:`shard_model` — applies FBGEMM's fused optimiser to every embedding table
    (``apply_optimizer_in_backward``), asks TorchRec's planner for a sharding plan and wraps the
    model in ``DistributedModelParallel`` (tables sharded, dense layers data-parallel).
@@ -19,6 +20,7 @@ one-process world) to average losses and to compute metrics over all ranks.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -77,6 +79,16 @@ def init_single_process(device: torch.device, port: int = 29511) -> World:
         os.environ.setdefault("MASTER_PORT", str(port))
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", rank=0, world_size=1)
     return World(0, 1, device)
+
+
+@contextlib.contextmanager
+def main_first(world: World) -> Iterator[None]:
+    """Run the block on rank 0 first, then on the other ranks (e.g. building a shared data cache once)."""
+    if world.size > 1 and not world.is_main:
+        dist.barrier()
+    yield
+    if world.size > 1 and world.is_main:
+        dist.barrier()
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -151,10 +163,12 @@ def plan_as_dict(plan: ShardingPlan) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def shard_rows(batch: Batch, rank: int, world: int) -> Batch:
-    """Rank `rank`'s contiguous slice of a global batch (dense rows, labels and every bag)."""
+    """Rank `rank`'s contiguous slice of a global batch (dense rows, labels and every bag).
+
+    Slices differ by at most one row when the batch does not split evenly (a last evaluation
+    batch); TorchRec's sharded lookups accept a different batch size per rank.
+    """
     size = batch.labels.shape[0]
-    if size % world:
-        raise ValueError(f"global batch of {size} rows does not split evenly over {world} ranks")
     lo, hi = rank * size // world, (rank + 1) * size // world
     kjt = batch.sparse_features
     keys, stride = kjt.keys(), kjt.stride()
@@ -166,11 +180,14 @@ def shard_rows(batch: Batch, rank: int, world: int) -> Batch:
 
 
 class RankShard:
-    """A batch source yielding this rank's slice of each global batch of `source`."""
+    """A batch source yielding this rank's slice of each global batch of `source`.
+
+    Every rank reads the whole global batch and keeps its slice: N processes then train on
+    exactly the examples of each one-process step (the equivalence the scale-out test checks).
+    """
 
     def __init__(self, source: Any, world: World) -> None:
         self.source, self.world = source, world
-        self.num_examples = source.num_examples // world.size
 
     def __len__(self) -> int:
         return len(self.source)

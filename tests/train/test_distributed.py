@@ -36,8 +36,9 @@ def test_shard_rows_splits_every_feature_consistently() -> None:
     full = model(batch)
     halves = [model(shard_rows(batch, rank, 2)) for rank in range(2)]
     torch.testing.assert_close(torch.cat(halves), full, rtol=0, atol=0)
-    with pytest.raises(ValueError, match="evenly"):
-        shard_rows(batch, 0, 3)
+    thirds = [model(shard_rows(batch, rank, 3)) for rank in range(3)]  # 32 rows: 10 / 11 / 11
+    assert [len(t) for t in thirds] == [10, 11, 11]
+    torch.testing.assert_close(torch.cat(thirds), full, rtol=0, atol=0)
 
 
 def test_two_processes_match_one_process_loss_curve(tmp_path: Path) -> None:

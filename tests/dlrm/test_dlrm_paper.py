@@ -1,0 +1,49 @@
+"""papers/dlrm: the smoke profile runs end to end through experiment.run, resumes, and feeds the claims."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import torch
+
+from repro.claims import Claim, evaluate
+from repro.harness.experiment import ExperimentContext
+from repro.papers.dlrm import experiment
+
+PAPER = Path(experiment.__file__).with_name("paper.toml")
+
+
+def _context(tmp_path: Path, profile: str = "smoke") -> ExperimentContext:
+    params = tomllib.loads(PAPER.read_text())["profiles"][profile]["params"]
+    return ExperimentContext("dlrm", profile, [0, 1], "cpu", tmp_path / "data", tmp_path / "work", params)
+
+
+def _claims() -> list[Claim]:
+    raw = tomllib.loads(PAPER.read_text())["claims"]
+    return [Claim(**{k: (float(v) if k in ("paper_value", "tolerance") else v) for k, v in c.items()}) for c in raw]
+
+
+def test_smoke_profile_gives_every_claimed_quantity(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    result = experiment.run(_context(tmp_path))
+    assert {r.model for r in result.runs} == {"dlrm", "logreg"} and len(result.runs) == 4
+    measured = result.measurements()
+    for claim in _claims():
+        verdict = evaluate(claim, measured)
+        assert "not measured" not in verdict.reason, claim.id
+    dlrm_run = next(r for r in result.runs if r.model == "dlrm")
+    assert dlrm_run.metrics["step_ms_total"] > 0 and dlrm_run.config["sparse_optimizer"] == "sgd"
+    assert (tmp_path / "work" / "checkpoints" / "dlrm-seed0" / "result.json").exists()
+    # a second call (the runner's --resume of a finished job) reuses the results without training
+    again = experiment.run(_context(tmp_path))
+    assert again.measurements() == measured
+
+
+def test_profiles_use_the_reference_configuration() -> None:
+    profiles = tomllib.loads(PAPER.read_text())["profiles"]
+    for name in ("default", "full"):
+        p = profiles[name]["params"]
+        assert (p["bottom"], p["top"], p["dim"], p["lr"], p["batch_size"]) == \
+            ([13, 512, 256, 64, 16], [512, 256, 1], 16, 0.1, 128)
+    assert profiles["default"]["params"]["small_sample"] is True
