@@ -187,6 +187,9 @@ def read_census_file(path: Path) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not an ASCII text file ({exc}). Fix: delete it and run "
                         f"`repro data download {SPEC.id}`.") from None
+    if frame.empty:
+        raise DataError(f"{path}: the file is empty (no data lines). Fix: delete it and run "
+                        f"`repro data download {SPEC.id}`.")
     _validate(frame, path)
     return frame
 
@@ -266,7 +269,7 @@ class FeatureEncoder:
             out[:, j] = (values - self.minimum[column]) / (span if span > 0 else 1.0)
         offset, rows = len(CONTINUOUS), np.arange(len(frame))
         for column, width in zip(CATEGORICAL, widths):
-            codes = pd.Categorical(frame[column], categories=self.categories[column]).codes.astype(np.int64)
+            codes = pd.Index(self.categories[column]).get_indexer(frame[column])
             seen = codes >= 0
             out[rows[seen], offset + codes[seen]] = 1.0
             offset += width
