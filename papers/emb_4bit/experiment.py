@@ -22,8 +22,6 @@ from repro.harness.embeddings.study import dataset_splits, dlrm_with_tables, tab
 from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from repro.harness.train.trainer import evaluate
 
-METHODS = ("minmax", "greedy", "codebook")
-
 
 def _test_metrics(model: nn.Module, splits: Any) -> dict[str, float]:
     return evaluate(model, splits.test, [""], "test", torch.device("cpu"))
