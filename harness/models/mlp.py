@@ -22,7 +22,7 @@ class MLP(nn.Module):
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(fan_in, fan_out))
             if i < len(sizes) - 2 or activate_last:
-                layers.append(nn.ReLU())
+                layers.append(nn.ReLU(inplace=True))
                 if dropout > 0:
                     layers.append(nn.Dropout(dropout))
         self.layers = nn.Sequential(*layers)

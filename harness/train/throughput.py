@@ -1,0 +1,140 @@
+"""Training-step throughput on the DLRM Kaggle shape: ours, TorchRec's DLRM under DMP, and the roofline.
+
+Shape (issue 4): 26 tables x 100,000 rows x dimension 16, bottom MLP 13-512-256-64-16, top MLP
+512-256-1, batch 2048, SGD (tables: FBGEMM fused SGD). One step costs about 6.0 GFLOP (forward
+plus twice that backward, see :func:`dlrm_step_flops`); the fp32 floor is that divided by the
+FLOP/s of a large fp32 matmul measured in the same process.
+
+``python -m repro.harness.train.throughput`` prints the three numbers side by side;
+benchmarks/bench_train.py reports them through asv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torchrec.datasets.utils import Batch
+from torchrec.models.dlrm import DLRM as TorchRecDLRM
+from torchrec.models.dlrm import DLRMTrain
+from torchrec.modules.embedding_modules import EmbeddingBagCollection
+
+from repro.harness.models.dlrm import DLRM
+from repro.harness.models.embedding import make_tables
+from repro.harness.train.distributed import init_single_process, shard_model
+from repro.harness.train.optim import SparseSpec, build_optimizers
+from repro.harness.train.synthetic import BatchList, random_ctr_batches
+from repro.harness.train.trainer import TrainConfig, fit, seed_everything
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The benchmarked model and batch."""
+
+    tables: int = 26
+    rows: int = 100_000
+    dim: int = 16
+    bottom: tuple[int, ...] = (13, 512, 256, 64, 16)
+    top: tuple[int, ...] = (512, 256, 1)
+    batch: int = 2048
+    lr: float = 0.1
+
+    def table_configs(self):  # type: ignore[no-untyped-def]
+        """The TorchRec table configs (features ``f0..f25``)."""
+        return make_tables([f"f{i}" for i in range(self.tables)], [self.rows] * self.tables, self.dim)
+
+
+KAGGLE = Shape()
+
+
+def dlrm_step_flops(shape: Shape = KAGGLE) -> float:
+    """FLOPs of one training step: 2 per multiply-add, backward twice the forward (about 6.0e9)."""
+    interaction_in = shape.tables + 1
+    top_in = shape.dim + interaction_in * (interaction_in - 1) // 2
+    layers = list(zip(shape.bottom[:-1], shape.bottom[1:])) + list(zip((top_in, *shape.top[:-1]), shape.top))
+    macs = sum(a * b for a, b in layers) + interaction_in * interaction_in * shape.dim
+    return 3 * 2 * macs * shape.batch
+
+
+def matmul_flops(n: int = 2048, dtype: torch.dtype = torch.float32, repeats: int = 10) -> float:
+    """Best-of FLOP/s of an ``n x n`` matmul on this CPU (the roofline's compute ceiling)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best
+
+
+def _batches(shape: Shape, count: int) -> list[Batch]:
+    return random_ctr_batches(count, shape.batch, shape.bottom[0], [shape.rows] * shape.tables, seed=0)
+
+
+def our_step_ms(shape: Shape = KAGGLE, steps: int = 20, precision: str = "fp32") -> dict[str, float]:
+    """Mean per-phase ms/step of :func:`~repro.harness.train.trainer.fit` on the shape (after a warm-up fit)."""
+    batches = BatchList(_batches(shape, 4))
+    config = TrainConfig(epochs=steps, lr=shape.lr, optimizer="sgd", sparse_optimizer="sgd", precision=precision,
+                         max_steps=steps, eval_every_steps=10 ** 9)
+    tiny = {"val": BatchList(batches.batches[:1])}
+    seed_everything(0)
+    model = DLRM(list(shape.bottom), list(shape.top), shape.table_configs())
+    fit(model, batches, tiny, [""], TrainConfig(**{**config.__dict__, "max_steps": 3}), "cpu")
+    return fit(model, batches, tiny, [""], config, "cpu").step_ms
+
+
+def _time_steps(step: Callable[[Batch], None], batches: list[Batch], steps: int) -> float:
+    for batch in batches[:2]:
+        step(batch)
+    times = []
+    for i in range(steps):
+        start = time.perf_counter()
+        step(batches[i % len(batches)])
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def torchrec_dmp_step_ms(shape: Shape = KAGGLE, steps: int = 20) -> float:
+    """Median ms/step of ``torchrec.models.dlrm.DLRM`` under DistributedModelParallel with fused SGD."""
+    world = init_single_process(torch.device("cpu"))
+    seed_everything(0)
+    ebc = EmbeddingBagCollection(tables=shape.table_configs(), device=torch.device("cpu"))
+    module = DLRMTrain(TorchRecDLRM(ebc, shape.bottom[0], list(shape.bottom[1:]), list(shape.top)))
+    model, _ = shard_model(module, SparseSpec("sgd", shape.lr), world, batch_size=shape.batch)
+    _, optimizers = build_optimizers(model, "sgd", shape.lr, 0.0, SparseSpec("sgd", shape.lr), world.device)
+
+    def step(batch: Batch) -> None:
+        loss, _ = model(batch)
+        loss.backward()
+        optimizers.step()
+        optimizers.zero_grad()
+
+    return _time_steps(step, _batches(shape, 4), steps)
+
+
+def main() -> None:
+    """Print our ms/step (fp32 and bf16), TorchRec DMP's, and the fp32/bf16 matmul floors."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    flops = dlrm_step_flops()
+    fp32, bf16 = matmul_flops(), matmul_flops(dtype=torch.bfloat16)
+    ours = our_step_ms(steps=args.steps)
+    ours_bf16 = our_step_ms(steps=args.steps, precision="bf16")
+    theirs = torchrec_dmp_step_ms(steps=args.steps)
+    print(f"DLRM Kaggle shape, batch {KAGGLE.batch}, {flops / 1e9:.2f} GFLOP/step, {torch.get_num_threads()} threads")
+    print(f"{'ours fp32 (trainer step)':34s} {ours['total']:8.1f} ms/step   "
+          + ", ".join(f"{k} {v:.1f}" for k, v in ours.items() if k != "total"))
+    print(f"{'ours bf16 autocast':34s} {ours_bf16['total']:8.1f} ms/step")
+    print(f"{'torchrec DLRM + DMP, fused SGD':34s} {theirs:8.1f} ms/step")
+    print(f"{'fp32 matmul roofline':34s} {1000 * flops / fp32:8.1f} ms/step   ({fp32 / 1e9:.0f} GFLOP/s)")
+    print(f"{'bf16 matmul roofline':34s} {1000 * flops / bf16:8.1f} ms/step   ({bf16 / 1e9:.0f} GFLOP/s)")
+
+
+if __name__ == "__main__":
+    main()
