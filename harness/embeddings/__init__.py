@@ -7,6 +7,11 @@
 * :mod:`.collection` -- a KeyedJaggedTensor front-end over any of these tables, shaped like
   TorchRec's ``EmbeddingBagCollection``.
 * :mod:`.memory` -- bytes actually held by a module's tensors or an optimizer's state.
+* :mod:`.bags` -- ``nn.EmbeddingBag``'s input conventions and per-bag pooling, shared by the tables.
+* :mod:`.study` -- the scaffolding the four compression papers share (splits by profile, table
+  factories, DLRM with swapped tables, training with measured bytes, id counts).
+
+Frequency-aware SGD (Li et al., ICLR'22) is an optimizer and lives in :mod:`repro.harness.optim.fa_sgd`.
 
 Every table module follows ``nn.EmbeddingBag``'s call: ``forward(input, offsets, per_sample_weights)``
 with 1-D `input` and `offsets` (one bag per offset), returning ``[bags, dim]``.
