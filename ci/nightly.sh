@@ -38,6 +38,7 @@ options:
   --skip STEP             skip this step (repeatable)
   --download-data         enable the data step ($REPRO_DATA_MIRROR, if set, is passed as --base-url)
   --base REF              asv baseline commit (default: HEAD~1)
+  --asv-bench REGEX       only the time/memory benchmarks matching it, e.g. bench_metrics (quality always runs)
   --time-factor F         asv regression threshold for time/memory (default: $ASV_TIME_FACTOR or 1.10)
   --quality-factor F      threshold for the track_* quality benchmarks (default: $ASV_QUALITY_FACTOR or 1.01)
   --results DIR           run records of this job (default: results/nightly)
@@ -51,7 +52,7 @@ EOF
 log() { printf '\033[1m[nightly]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[nightly] error:\033[0m %s\n' "$*" >&2; exit 2; }
 
-quick="${NIGHTLY_QUICK:-0}" profile="" device=cpu papers="" download_data=0 base=HEAD~1 fail_fast=0 dry_run=0
+quick="${NIGHTLY_QUICK:-0}" profile="" device=cpu papers="" download_data=0 base=HEAD~1 fail_fast=0 dry_run=0 asv_bench=""
 time_factor="${ASV_TIME_FACTOR:-1.10}" quality_factor="${ASV_QUALITY_FACTOR:-1.01}"
 results=results/nightly site=site
 only=() skip=()
@@ -69,6 +70,7 @@ while [ $# -gt 0 ]; do
     --skip) need_value "$@"; is_step "$2" || die "unknown step '$2' (steps: ${ALL_STEPS[*]})"; skip+=("$2"); shift ;;
     --download-data) download_data=1 ;;
     --base) need_value "$@"; base="$2"; shift ;;
+    --asv-bench) need_value "$@"; asv_bench="$2"; shift ;;
     --time-factor) need_value "$@"; time_factor="$2"; shift ;;
     --quality-factor) need_value "$@"; quality_factor="$2"; shift ;;
     --results) need_value "$@"; results="$2"; shift ;;
@@ -154,7 +156,9 @@ step_asv() {
   # quality drop is an increase like a slowdown. Timings are noisy, quality numbers are
   # repeatable bit for bit on one machine: hence two gates with their own thresholds.
   log "asv: time and memory, $base vs HEAD, fail beyond x$time_factor"
-  "$ASV" continuous "${common[@]}" --factor "$time_factor" --bench '^(?!bench_quality\.)' "$base" HEAD || rc=1
+  # asv ORs several --bench regexes, so --asv-bench joins this one as a lookahead.
+  "$ASV" continuous "${common[@]}" --factor "$time_factor" --bench "^(?!bench_quality\.)(?=.*(?:$asv_bench))" \
+    "$base" HEAD || rc=1
   log "asv: quality (track_*), $base vs HEAD, fail beyond x$quality_factor"
   "$ASV" continuous "${common[@]}" --factor "$quality_factor" --bench '^bench_quality\.' "$base" HEAD || rc=1
   "$ASV" publish
@@ -188,7 +192,7 @@ if [ "$dry_run" = 1 ]; then
   for s in "${ALL_STEPS[@]}"; do selected "$s" && steps+=("$s"); done
   echo "steps: ${steps[*]}"
   echo "papers: profile=$profile device=$device results=$results ids=${papers:-<every implemented paper>}"
-  echo "asv: base=$base time-factor=$time_factor quality-factor=$quality_factor quick=$quick"
+  echo "asv: base=$base bench=${asv_bench:-<all>} time-factor=$time_factor quality-factor=$quality_factor quick=$quick"
   echo "report: $site"
   exit 0
 fi

@@ -34,7 +34,7 @@ def test_default_selection_leaves_out_the_data_step() -> None:
     out = dry_run_lines()
     assert out["steps"] == "setup papers asv micro report"
     assert "profile=default device=cpu" in out["papers"]
-    assert "time-factor=1.10 quality-factor=1.01" in out["asv"]
+    assert "bench=<all> time-factor=1.10 quality-factor=1.01" in out["asv"]
 
 
 def test_quick_means_smoke_profile_and_quick_asv() -> None:
