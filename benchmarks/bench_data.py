@@ -3,7 +3,7 @@
 Reference: facebookresearch/dlrm's ``data_utils.py`` preprocessed a 400,000-line Kaggle-format
 file at about 5,700 rows/s with 0.5 GB peak memory growing with the file. Targets on a 2-core
 machine: preprocessing >= 250,000 rows/s with memory flat in the file size; the loader >= 1M
-samples/s. The files are synthetic Criteo TSV in the native format (seeded, so every run sees the
+samples/s. Measured figures and what changed them: harness/data/PERFORMANCE.md. The files are synthetic Criteo TSV in the native format (seeded, so every run sees the
 same bytes), written once per suite by ``setup_cache``.
 """
 
@@ -21,7 +21,8 @@ from repro.harness.data.api import load_splits
 from repro.harness.data.criteo import kaggle_dlrm_job
 from repro.harness.data.synthetic import write_criteo_tsv
 
-SIZES = [250_000, 1_000_000]
+SIZES = [250_000, 1_000_000, 4_000_000]
+LOADER_ROWS = 1_000_000
 SEED = 20240601
 
 
@@ -95,12 +96,12 @@ class LoadCriteo:
         """Prepare the 1M-row cache once."""
         files = _criteo_files()
         folder = Path("loader_cache").resolve()
-        load_splits("criteo-kaggle-dlrm", raw=files[SIZES[-1]], cache_dir=folder)
+        load_splits("criteo-kaggle-dlrm", raw=files[LOADER_ROWS], cache_dir=folder)
         return str(folder)
 
     def setup(self, cache: str, batch_size: int) -> None:
         """Open the loaders (memory maps) outside the timed region."""
-        self.splits = load_splits("criteo-kaggle-dlrm", raw=_criteo_files()[SIZES[-1]], cache_dir=cache,
+        self.splits = load_splits("criteo-kaggle-dlrm", raw=_criteo_files()[LOADER_ROWS], cache_dir=cache,
                                   batch_size=batch_size)
 
     def _epoch(self) -> int:

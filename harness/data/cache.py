@@ -13,8 +13,9 @@ Layout of ``<cache_dir>/<dataset id>-<protocol hash>/``::
 
 Pass 1 of a preprocessing run stores each finished chunk in ``chunks/`` (arrays first, then a
 marker), so a killed run resumes after its last finished chunk. Every file is written under a
-temporary name and renamed; disk space is reserved before a memory map is filled, so a full disk
-gives a clear error instead of a crash, and leaves nothing half-written.
+temporary name and renamed; disk space is reserved before an array is written (by appending rows,
+not through a memory map, so memory stays flat in the file size), so a full disk gives a clear
+error instead of a crash, and leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -86,38 +87,97 @@ def load_npy(path: Path, mmap: bool = True) -> np.ndarray:
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
-class ArrayWriter:
-    """Output arrays filled slice by slice through memory maps, renamed into place together on success.
+def read_npy_blocks(path: Path, block_rows: int = 1 << 20) -> Iterator[np.ndarray]:
+    """Consecutive row blocks of a cached ``.npy`` array, read with plain file reads.
 
-    Use as a context manager; :meth:`create` reserves the disk space of each array up front.
+    Scans of whole arrays (the integrity checks) use this instead of a memory map: pages of a map
+    count in the process's resident memory while it is open, so a mapped scan would grow with the file.
+    """
+    with path.open("rb") as handle:
+        major, _ = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(handle)
+        if fortran:
+            raise DataError(f"{path}: a Fortran-ordered array; the cache only writes C order. Prepare again.")
+        row_shape = tuple(shape[1:])
+        per_row = int(np.prod(row_shape, dtype=np.int64))
+        for start in range(0, shape[0] if shape else 0, block_rows):
+            n = min(block_rows, shape[0] - start)
+            yield np.fromfile(handle, dtype=dtype, count=n * per_row).reshape((n, *row_shape))
+
+
+class NpyAppender:
+    """One ``.npy`` file of known shape, written front to back by appending whole rows.
+
+    Plain appending writes, not a memory map: written pages belong to the page cache, not to the
+    process, so the writer's memory does not grow with the array.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype | type) -> None:
+        self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
+        self.rows = 0
+        self._handle = path.open("wb")
+        try:
+            header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_1_0(self._handle, header)
+            self._handle.flush()
+            size = self._handle.tell() + int(np.prod(shape, dtype=np.int64)) * self.dtype.itemsize
+            os.posix_fallocate(self._handle.fileno(), 0, size)
+        except BaseException:
+            self._handle.close()
+            raise
+
+    def append(self, rows: np.ndarray) -> None:
+        """Write `rows` (shape ``[n, *shape[1:]]``) after the rows written so far."""
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if rows.shape[1:] != self.shape[1:] or self.rows + len(rows) > self.shape[0]:
+            raise ValueError(f"{self.path}: rows of shape {rows.shape} do not fit the array {self.shape} "
+                             f"after {self.rows} rows")
+        self._handle.write(rows.reshape(-1).view(np.uint8).data)
+        self.rows += len(rows)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every row the header promises has been written."""
+        return self.rows == self.shape[0]
+
+    def close(self) -> None:
+        """Close the file."""
+        self._handle.close()
+
+
+class ArrayWriter:
+    """Output arrays written by appending rows, renamed into place together on success.
+
+    Use as a context manager; :meth:`create` reserves the disk space of each array up front, so a
+    full disk fails before any data is written.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._stack = contextlib.ExitStack()
-        self._arrays: dict[str, np.memmap] = {}
+        self._arrays: list[NpyAppender] = []
 
     def __enter__(self) -> "ArrayWriter":
         self._stack.__enter__()
         self._stack.enter_context(disk_errors(self.folder))
         return self
 
-    def create(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.memmap:
-        """A writable map for ``<folder>/<name>.npy`` of `shape` and `dtype`, its space reserved."""
-        shape = tuple(int(d) for d in shape)
+    def create(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> NpyAppender:
+        """An appender for ``<folder>/<name>.npy`` of `shape` and `dtype`, its space reserved."""
         tmp = self._stack.enter_context(atomic_path(self.folder / f"{name}.npy"))
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-        with tmp.open("r+b") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size:
-                os.posix_fallocate(handle.fileno(), 0, size)
-        self._arrays[name] = array
-        return array
+        appender = NpyAppender(tmp, tuple(int(d) for d in shape), dtype)
+        self._stack.callback(appender.close)
+        self._arrays.append(appender)
+        return appender
 
-    def __exit__(self, *exc: object) -> bool | None:
-        for array in self._arrays.values():
-            array.flush()
+    def __exit__(self, *exc: Any) -> bool | None:
+        short = next((a for a in self._arrays if not a.complete), None) if exc[0] is None else None
         self._arrays.clear()
+        if short is not None:
+            error = ValueError(f"{short.path}: {short.rows} rows written, the array holds {short.shape[0]}")
+            self._stack.__exit__(ValueError, error, None)
+            raise error
         return self._stack.__exit__(*exc)
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from repro.harness.data.cache import file_digests, load_npy, read_manifest
+from repro.harness.data.cache import file_digests, load_npy, read_manifest, read_npy_blocks
 from repro.harness.errors import DataError
 
 LEAK_SAMPLE_ROWS = 200_000
-SCAN_ROWS = 1 << 20
+SCAN_ROWS = 1 << 18
 
 
 def _fail(folder: Path, message: str) -> DataError:
@@ -41,43 +42,68 @@ def check_shapes(folder: Path, manifest: dict[str, Any]) -> None:
                 raise _fail(folder, f"{split}/{name}.npy has shape {got}, the manifest says {shape}")
         for key in manifest.get("jagged_names", []):
             offsets = load_npy(folder / split / f"{key}.offsets.npy")
-            values = load_npy(folder / split / f"{key}.values.npy")
-            if len(offsets) != rows + 1 or offsets[0] != 0 or offsets[-1] != len(values) or \
-                    (np.diff(offsets) < 0).any():
+            n_values = len(load_npy(folder / split / f"{key}.values.npy"))
+            if len(offsets) != rows + 1 or offsets[0] != 0 or offsets[-1] != n_values or \
+                    not _non_decreasing(folder / split / f"{key}.offsets.npy"):
                 raise _fail(folder, f"{split}/{key}.offsets.npy is not a valid CSR offsets array for "
-                                    f"{rows} rows and {len(values)} values")
+                                    f"{rows} rows and {n_values} values")
     if sum(manifest["splits"].values()) != manifest["rows"]:
         raise _fail(folder, f"the splits hold {sum(manifest['splits'].values())} rows, the raw files {manifest['rows']}")
 
 
+def _non_decreasing(path: Path) -> bool:
+    """Whether the 1-d array at `path` never decreases (scanned in blocks)."""
+    last = None
+    for block in read_npy_blocks(path, SCAN_ROWS):
+        if len(block) and ((last is not None and block[0] < last) or (np.diff(block) < 0).any()):
+            return False
+        last = block[-1] if len(block) else last
+    return True
+
+
 def check_disjoint(folder: Path, manifest: dict[str, Any]) -> None:
-    """No source row is in two splits (and every row id lies inside the raw files)."""
-    ids = np.concatenate([np.asarray(load_npy(folder / s / "row_ids.npy")) for s in manifest["splits"]])
-    if len(ids) and (ids.min() < 0 or ids.max() >= manifest["rows"]):
-        raise _fail(folder, "a row id lies outside the raw files")
-    ids.sort(kind="stable")
-    dup = np.flatnonzero(ids[1:] == ids[:-1])
-    if len(dup):
-        raise _fail(folder, f"the splits are not disjoint: source row {int(ids[dup[0]])} is in two splits")
+    """No source row is in two splits (and every row id lies inside the raw files).
+
+    One bit per source row marks the rows seen so far (memory: rows / 8 bytes), scanning the
+    row ids in blocks.
+    """
+    seen = np.zeros((manifest["rows"] + 7) // 8, dtype=np.uint8)
+    for split in manifest["splits"]:
+        for ids in read_npy_blocks(folder / split / "row_ids.npy", SCAN_ROWS):
+            if not len(ids):
+                continue
+            if ids.min() < 0 or ids.max() >= manifest["rows"]:
+                raise _fail(folder, f"{split}/row_ids.npy: a row id lies outside the raw files")
+            byte, bit = ids >> 3, (np.uint8(1) << (ids & 7).astype(np.uint8))
+            again = np.flatnonzero(seen[byte] & bit)
+            if not len(again):
+                ids_sorted = np.sort(ids)
+                again = np.flatnonzero(ids_sorted[1:] == ids_sorted[:-1])
+                ids = ids_sorted
+            if len(again):
+                raise _fail(folder, f"the splits are not disjoint: source row {int(ids[again[0]])} is in two "
+                                    f"splits (or twice in '{split}')")
+            np.bitwise_or.at(seen, byte, bit)
 
 
 def check_labels(folder: Path, manifest: dict[str, Any], min_rows: int = 50) -> None:
     """Labels are finite and not constant in any split of at least `min_rows` rows."""
     for split, rows in manifest["splits"].items():
-        labels = load_npy(folder / split / "labels.npy")
         if not rows:
             continue
-        if not np.isfinite(labels).all():
-            raise _fail(folder, f"{split}/labels.npy holds NaN or infinite values")
-        if rows >= min_rows and labels.min() == labels.max():
-            raise _fail(folder, f"every label of split '{split}' is {labels[0]} (a constant label: wrong label "
+        low, high = np.inf, -np.inf
+        for labels in read_npy_blocks(folder / split / "labels.npy", SCAN_ROWS):
+            if not np.isfinite(labels).all():
+                raise _fail(folder, f"{split}/labels.npy holds NaN or infinite values")
+            low, high = min(low, labels.min()), max(high, labels.max())
+        if rows >= min_rows and low == high:
+            raise _fail(folder, f"every label of split '{split}' is {low} (a constant label: wrong label "
                                 f"column or a broken filter)")
 
 
 def _determines_label(column: np.ndarray, labels: np.ndarray) -> bool:
     """True if `column` takes two values that coincide exactly with the two label classes."""
-    values = np.unique(column)
-    if len(values) != 2 or len(np.unique(labels)) != 2:
+    if len(pd.unique(column)) != 2 or len(pd.unique(labels)) != 2:
         return False
     return len(np.unique(np.stack([column, labels.astype(column.dtype)], axis=1), axis=0)) == 2
 
@@ -103,9 +129,7 @@ def check_index_ranges(folder: Path, manifest: dict[str, Any]) -> None:
     """Every categorical index lies in ``[0, table size)`` of its key."""
     sizes = np.asarray([manifest["table_sizes"][k] for k in manifest["sparse_names"]], dtype=np.int64)
     for split in manifest["splits"]:
-        sparse = load_npy(folder / split / "sparse.npy")
-        for start in range(0, len(sparse), SCAN_ROWS):
-            block = np.asarray(sparse[start: start + SCAN_ROWS])
+        for block in read_npy_blocks(folder / split / "sparse.npy", SCAN_ROWS):
             if not len(block):
                 continue
             low, high = block.min(axis=0), block.max(axis=0)
@@ -115,11 +139,11 @@ def check_index_ranges(folder: Path, manifest: dict[str, Any]) -> None:
                 raise _fail(folder, f"{split}/sparse.npy: index range [{low[j]}, {high[j]}] of key "
                                     f"'{manifest['sparse_names'][j]}' exceeds its table size {sizes[j]}")
         for key in manifest.get("jagged_names", []):
-            values = load_npy(folder / split / f"{key}.values.npy")
             size = manifest["table_sizes"][key]
-            if len(values) and (values.min() < 0 or values.max() >= size):
-                raise _fail(folder, f"{split}/{key}.values.npy: indices [{values.min()}, {values.max()}] exceed "
-                                    f"the table size {size} of '{key}'")
+            for values in read_npy_blocks(folder / split / f"{key}.values.npy", SCAN_ROWS):
+                if len(values) and (values.min() < 0 or values.max() >= size):
+                    raise _fail(folder, f"{split}/{key}.values.npy: indices [{values.min()}, {values.max()}] "
+                                        f"exceed the table size {size} of '{key}'")
 
 
 def check_cache(folder: Path, manifest: dict[str, Any]) -> dict[str, str]:

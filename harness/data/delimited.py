@@ -4,7 +4,8 @@ Shared by every raw format (Criteo TSV, MovieLens ``u.data`` / ``ratings.dat`` /
 Taobao CSV). The line structure is checked with whole-array operations (field counts by counting
 separators per line, carriage returns, empty lines); pyarrow's multi-threaded CSV reader then
 converts the fields; a format-specific `convert` turns the table into numpy arrays and reports rows
-with bad values. A malformed line raises :class:`BadLineError` naming ``file:line``, the reason, the
+with bad values. A block whose separator count, carriage returns and empty lines show nothing
+wrong skips the per-line checks and goes straight to pyarrow (which rejects wrong field counts). A malformed line raises :class:`BadLineError` naming ``file:line``, the reason, the
 text and the fix, unless ``skip_bad_lines`` is set: then it is dropped and counted. Only blocks that
 hold a bad (or padded) line take the slower per-line path.
 """
@@ -136,7 +137,7 @@ def read_table(fmt: LineFormat, data: bytes, types: dict[str, pa.DataType] | Non
         pa.BufferReader(data),
         read_options=pacsv.ReadOptions(column_names=list(fmt.columns), block_size=4 << 20),
         parse_options=pacsv.ParseOptions(delimiter=fmt.sep.decode(), quote_char=False, double_quote=False,
-                                         escape_char=False),
+                                         escape_char=False, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(column_types=types or fmt.types, null_values=[""],
                                              strings_can_be_null=False, quoted_strings_can_be_null=False),
     )
@@ -154,10 +155,36 @@ def _bad_value_rows(fmt: LineFormat, data: bytes) -> dict[int, str]:
     return bad
 
 
+def _regular(fmt: LineFormat, data: bytes, n_lines: int) -> bool:
+    """A cheap necessary condition for "every line is well-formed": the separator total, no CR.
+
+    If it holds, the lines go straight to pyarrow, which rejects any line with a wrong field count,
+    empty lines included (so lines with too few and too many separators cannot cancel out); only if
+    pyarrow or the converter objects does the block take the per-line path.
+    """
+    separators = np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == fmt.sep[0])
+    return separators == (fmt.fields - 1) * n_lines and b"\r" not in data
+
+
+def _parse_regular(fmt: LineFormat, data: bytes, n_lines: int, convert: Converter) -> ParsedBlock | None:
+    """The fast path: the whole block through pyarrow and `convert`; None if any line is at fault."""
+    try:
+        arrays, row_problems = convert(read_table(fmt, data))
+    except pa.ArrowInvalid:
+        return None
+    if row_problems or len(arrays[0]) != n_lines:
+        return None
+    return ParsedBlock(arrays, np.arange(n_lines), 0, 0)
+
+
 def parse_delimited(fmt: LineFormat, block: TextBlock, path: Path, convert: Converter,
                     skip_bad_lines: bool = False) -> ParsedBlock:
     """Parse `block` with `fmt` and `convert` (table -> arrays, bad rows); see the module docstring."""
     data = block.data.replace(*fmt.replace) if fmt.replace else block.data
+    if data and _regular(fmt, data, block.n_lines):
+        fast = _parse_regular(fmt, data, block.n_lines, convert)
+        if fast is not None:
+            return fast
     starts, ends = line_bounds(data)
     pad, problems = _line_problems(fmt, data, starts, ends)
     header = block.first_line == 1 and fmt.header is not None and data.startswith(fmt.header)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 ChunkStats = dict[str, np.ndarray]
 
@@ -37,46 +38,54 @@ class DictionaryEncoder:
     def chunk_stats(self, cat: np.ndarray) -> ChunkStats:
         """Per key, the chunk's distinct values, their counts and each row's position among them.
 
-        Pass 2 then maps only the distinct values to global indices (:meth:`encode_chunk`), not every row.
+        Distinct values come from a hash table (``pandas.factorize``, in order of appearance), not a
+        sort. Positions are stored key-major (``[n_keys, n]``) so that pass 2 reads and writes
+        contiguous rows. Pass 2 then maps only the distinct values to global indices
+        (:meth:`encode_chunk`), not every row.
         """
         values, counts, lengths = [], [], []
-        inverse = np.empty(cat.shape, dtype=np.int32)
+        inverse = np.empty((self.n_keys, len(cat)), dtype=np.int32)
         for j in range(self.n_keys):
-            v, inv, c = np.unique(cat[:, j], return_inverse=True, return_counts=True)
-            values.append(v)
-            counts.append(c)
-            lengths.append(len(v))
-            inverse[:, j] = inv.reshape(-1)
+            codes, uniq = pd.factorize(cat[:, j])
+            values.append(np.asarray(uniq))
+            counts.append(np.bincount(codes, minlength=len(uniq)))
+            lengths.append(len(uniq))
+            inverse[j] = codes
         return {"uniq_values": np.concatenate(values), "uniq_counts": np.concatenate(counts).astype(np.int64),
                 "uniq_lengths": np.asarray(lengths, dtype=np.int64), "uniq_inverse": inverse}
 
     def encode_chunk(self, load: Callable[[str], np.ndarray]) -> np.ndarray:
-        """Indices of a stored chunk's rows, from its distinct values and per-row positions."""
+        """Indices [n, n_keys] of a stored chunk's rows, from its distinct values and per-row positions."""
         inverse = np.asarray(load("uniq_inverse"))
         values, lengths = np.asarray(load("uniq_values")), np.asarray(load("uniq_lengths"))
         bounds = np.concatenate([[0], np.cumsum(lengths)])
         out = np.empty(inverse.shape, dtype=self.index_dtype())
         for j in range(self.n_keys):
-            out[:, j] = self.transform_column(j, values[bounds[j]: bounds[j + 1]])[inverse[:, j]]
-        return out
+            out[j] = self.transform_column(j, values[bounds[j]: bounds[j + 1]])[inverse[j]]
+        return np.ascontiguousarray(out.T)
 
     def fit(self, chunks: Sequence[Callable[[], ChunkStats]]) -> list[int]:
-        """Merge the stats of every chunk into the vocabularies; returns the table sizes."""
-        per_key_values: list[list[np.ndarray]] = [[] for _ in range(self.n_keys)]
-        per_key_counts: list[list[np.ndarray]] = [[] for _ in range(self.n_keys)]
-        for load in chunks:
-            stats = load()
-            bounds = np.concatenate([[0], np.cumsum(stats["uniq_lengths"])])
-            for j in range(self.n_keys):
-                per_key_values[j].append(np.asarray(stats["uniq_values"][bounds[j]: bounds[j + 1]]))
-                per_key_counts[j].append(np.asarray(stats["uniq_counts"][bounds[j]: bounds[j + 1]]))
+        """Merge the stats of every chunk into the vocabularies; returns the table sizes.
+
+        One key at a time, so that memory holds the distinct values of one key (not of all keys).
+        """
         self.vocabularies = []
         for j in range(self.n_keys):
-            values = np.concatenate(per_key_values[j]) if per_key_values[j] else np.zeros(0, np.uint32)
-            counts = np.concatenate(per_key_counts[j]) if per_key_counts[j] else np.zeros(0, np.int64)
-            vocab, inverse = np.unique(values, return_inverse=True)
+            per_chunk_values, per_chunk_counts = [], []
+            for load in chunks:
+                stats = load()
+                lengths = np.asarray(stats["uniq_lengths"])
+                a = int(lengths[:j].sum())
+                per_chunk_values.append(np.asarray(stats["uniq_values"][a: a + lengths[j]]))
+                per_chunk_counts.append(np.asarray(stats["uniq_counts"][a: a + lengths[j]]))
+            values = np.concatenate(per_chunk_values) if per_chunk_values else np.zeros(0, np.uint32)
+            if not self.oov:
+                self.vocabularies.append(np.sort(pd.unique(values)))  # hash first: sort only the distinct
+                continue
+            counts = np.concatenate(per_chunk_counts) if per_chunk_counts else np.zeros(0, np.int64)
+            inverse, vocab = pd.factorize(values)
             totals = np.bincount(inverse, weights=counts, minlength=len(vocab))
-            self.vocabularies.append(vocab[totals >= self.min_count] if self.oov else vocab)
+            self.vocabularies.append(np.sort(np.asarray(vocab)[totals >= self.min_count]))
         return self.table_sizes()
 
     def dictionaries(self) -> list[np.ndarray]:
@@ -115,15 +124,15 @@ class ModuloEncoder:
     """``index = raw value mod size`` per key (sizes already capped by the protocol)."""
 
     sizes: list[int]
-    stat_names: tuple[str, ...] = ()
+    stat_names: tuple[str, ...] = ()  # fit() reads nothing
 
     def dictionaries(self) -> list[np.ndarray]:
         """No dictionaries: the index is computed from the value."""
         return []
 
     def chunk_stats(self, cat: np.ndarray) -> ChunkStats:
-        """Nothing to collect: the mapping is fixed."""
-        return {}
+        """Nothing to collect (the mapping is fixed): the chunk's raw values are kept for pass 2."""
+        return {"cat": cat}
 
     def fit(self, chunks: Sequence[Callable[[], ChunkStats]]) -> list[int]:
         """Nothing to fit; returns the table sizes."""

@@ -5,8 +5,9 @@ labels, dense features and raw categorical values with the format's parser, and 
 with the categorical encoder's per-chunk statistics (:class:`~.cache.ChunkStore`). A killed run
 restarts after its last stored chunk. Pass 2 fits the encoder on the statistics, assigns every row
 to a split with the protocol's split rule (which needs the total row counts, known only now), and
-fills the final per-split memory maps. Peak memory is one block plus the vocabularies, whatever
-the file size. The integrity checks of :mod:`.checks` run on the result before the manifest
+appends each chunk's rows to the final per-split arrays (plain file writes, not memory maps, whose
+pages would count in the process's memory). Peak memory is a few blocks plus the vocabularies,
+whatever the file size (measurements: PERFORMANCE.md). The integrity checks of :mod:`.checks` run on the result before the manifest
 (the "prepared" mark) is written.
 """
 
@@ -15,14 +16,15 @@ from __future__ import annotations
 import resource
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from repro.harness.atomic import write_json
-from repro.harness.data.cache import MANIFEST, ArrayWriter, ChunkStore, file_digests, save_npy
+from repro.harness.data.cache import MANIFEST, ArrayWriter, ChunkStore, NpyAppender, file_digests, save_npy
 from repro.harness.data.checks import check_cache
 from repro.harness.data.encoders import ChunkStats
 from repro.harness.data.loader import take_jagged
@@ -96,6 +98,32 @@ def _resume_point(markers: list[dict[str, Any]]) -> tuple[int, int, int, int]:
     return last["file"], last["end"], last["end_line"], last["row_end"]
 
 
+def _parse_with_stats(job: TabularJob, block: TextBlock, path: Path,
+                      skip_bad_lines: bool) -> tuple[ParsedRows, dict[str, np.ndarray]]:
+    """Parse `block` and compute the encoder's statistics of its categorical values."""
+    parsed = job.parse(block, path, skip_bad_lines)
+    return parsed, job.encoder.chunk_stats(parsed.cat)
+
+
+def _parsed_blocks(job: TabularJob, path: Path, start: int, first_line: int,
+                   skip_bad_lines: bool) -> Iterator[tuple[TextBlock, ParsedRows, dict[str, np.ndarray]]]:
+    """The blocks of `path` in order, parsed; the next block is parsed in a worker thread meanwhile.
+
+    Reading (and gunzipping) a block and storing the previous chunk run in the calling thread while
+    the worker parses, so both cores work (pyarrow and numpy release the GIL). At most three blocks
+    are in memory at once.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as pool:
+        pending: tuple[TextBlock, Future] | None = None
+        for block in iter_blocks(path, job.block_bytes, start=start, first_line=first_line):
+            future = pool.submit(_parse_with_stats, job, block, path, skip_bad_lines)
+            if pending is not None:
+                yield pending[0], *pending[1].result()
+            pending = (block, future)
+        if pending is not None:
+            yield pending[0], *pending[1].result()
+
+
 def pass1(job: TabularJob, store: ChunkStore, skip_bad_lines: bool, progress: ProgressFn | None) -> list[dict]:
     """Parse every raw file into stored chunks, continuing after the last finished one."""
     markers = store.markers()
@@ -108,11 +136,9 @@ def pass1(job: TabularJob, store: ChunkStore, skip_bad_lines: bool, progress: Pr
         path = job.sources[fi]
         start, first = (offset, line) if fi == file_index else (0, 1)
         compressed_ratio = None
-        for block in iter_blocks(path, job.block_bytes, start=start, first_line=first):
-            parsed = job.parse(block, path, skip_bad_lines)
+        for block, parsed, stats in _parsed_blocks(job, path, start, first, skip_bad_lines):
             n = len(parsed.labels)
-            arrays = {"labels": parsed.labels, "dense": parsed.dense, "cat": parsed.cat,
-                      **job.encoder.chunk_stats(parsed.cat)}
+            arrays = {"labels": parsed.labels, "dense": parsed.dense, **stats}
             for key, (values, offsets) in parsed.jagged.items():
                 arrays[f"{key}.values"], arrays[f"{key}.offsets"] = values, offsets
             meta = {"file": fi, "start": block.start, "end": block.end, "end_line": block.first_line + block.n_lines,
@@ -159,40 +185,44 @@ def _jagged_totals(job: TabularJob, store: ChunkStore, markers: list[dict],
     return totals
 
 
+def _create_outputs(job: TabularJob, writer: ArrayWriter, counts: np.ndarray,
+                    jagged_totals: dict[str, np.ndarray]) -> dict[str, dict[str, NpyAppender]]:
+    """The appendable output arrays of every split, sized from the split row counts."""
+    index_dtype = job.encoder.index_dtype()
+    out = {}
+    for s, name in enumerate(job.split_names):
+        n = int(counts[s])
+        out[name] = {"labels": writer.create(f"{name}/labels", (n,), np.float32),
+                     "dense": writer.create(f"{name}/dense", (n, len(job.dense_names)), np.float32),
+                     "sparse": writer.create(f"{name}/sparse", (n, len(job.sparse_names)), index_dtype),
+                     "row_ids": writer.create(f"{name}/row_ids", (n,), np.int64)}
+        for key in job.jagged_names:
+            out[name][f"{key}.values"] = writer.create(f"{name}/{key}.values", (jagged_totals[key][s],), index_dtype)
+            out[name][f"{key}.offsets"] = writer.create(f"{name}/{key}.offsets", (n + 1,), np.int64)
+            out[name][f"{key}.offsets"].append(np.zeros(1, np.int64))
+    return out
+
+
 def pass2(job: TabularJob, folder: Path, store: ChunkStore, markers: list[dict],
           progress: ProgressFn | None) -> dict[str, Any]:
-    """Fit the encoder, assign splits and write the final per-split arrays; returns split facts."""
+    """Fit the encoder, assign splits and append each chunk's rows to the per-split arrays; returns split facts."""
     names = job.encoder.stat_names
     table_sizes = job.encoder.fit([lambda i=m["index"]: {k: store.load(i, k) for k in names} for m in markers])
     for name, vocab in zip(job.sparse_names, job.encoder.dictionaries()):
         save_npy(folder / "dicts" / f"{name}.npy", vocab)
     assign = job.split_rule(_rows_per_file(markers, len(job.sources)))
     codes = [assign(np.arange(m["row_start"], m["row_end"], dtype=np.int64), m["file"]) for m in markers]
-    counts = np.bincount(np.concatenate(codes), minlength=len(job.split_names)) if codes else \
-        np.zeros(len(job.split_names), np.int64)
-    index_dtype = job.encoder.index_dtype()
-    n_dense, n_sparse = len(job.dense_names), len(job.sparse_names)
+    counts = sum((np.bincount(c, minlength=len(job.split_names)) for c in codes),
+                 np.zeros(len(job.split_names), np.int64))
     jagged_totals = _jagged_totals(job, store, markers, codes)
     meter = RateMeter("write", int(counts.sum()), progress)
     with ArrayWriter(folder) as writer:
-        out = {}
-        for s, name in enumerate(job.split_names):
-            n = int(counts[s])
-            out[name] = {"labels": writer.create(f"{name}/labels", (n,), np.float32),
-                         "dense": writer.create(f"{name}/dense", (n, n_dense), np.float32),
-                         "sparse": writer.create(f"{name}/sparse", (n, n_sparse), index_dtype),
-                         "row_ids": writer.create(f"{name}/row_ids", (n,), np.int64)}
-            for key in job.jagged_names:
-                out[name][f"{key}.values"] = writer.create(f"{name}/{key}.values", (jagged_totals[key][s],),
-                                                           index_dtype)
-                out[name][f"{key}.offsets"] = writer.create(f"{name}/{key}.offsets", (n + 1,), np.int64)
-                out[name][f"{key}.offsets"][0] = 0
-        filled = np.zeros(len(job.split_names), dtype=np.int64)
+        out = _create_outputs(job, writer, counts, jagged_totals)
         jagged_filled = {key: np.zeros(len(job.split_names), dtype=np.int64) for key in job.jagged_names}
         done = 0
         for m, code in zip(markers, codes):
             i = m["index"]
-            labels, dense = store.load(i, "labels"), store.load(i, "dense")
+            labels, dense = np.asarray(store.load(i, "labels")), np.asarray(store.load(i, "dense"))
             sparse = job.encoder.encode_chunk(lambda name, i=i: store.load(i, name))
             row_ids = np.arange(m["row_start"], m["row_end"], dtype=np.int64)
             jagged = {key: (_encode_jagged(job, key, np.asarray(store.load(i, f"{key}.values"))),
@@ -201,22 +231,20 @@ def pass2(job: TabularJob, folder: Path, store: ChunkStore, markers: list[dict],
                 rows = np.flatnonzero(code == s)
                 if not len(rows):
                     continue
-                a, b = filled[s], filled[s] + len(rows)
+                whole = len(rows) == len(code)  # the usual case: the chunk lies inside one split
                 target = out[name]
-                target["labels"][a:b] = labels[rows]
-                target["dense"][a:b] = dense[rows]
-                target["sparse"][a:b] = sparse[rows]
-                target["row_ids"][a:b] = row_ids[rows]
+                for key, array in (("labels", labels), ("dense", dense), ("sparse", sparse), ("row_ids", row_ids)):
+                    target[key].append(array if whole else array[rows])
                 for key, (values, offsets) in jagged.items():
                     sub_values, sub_offsets = take_jagged(values, offsets, rows)
                     base = jagged_filled[key][s]
-                    target[f"{key}.values"][base: base + len(sub_values)] = sub_values
-                    target[f"{key}.offsets"][a + 1: b + 1] = base + sub_offsets[1:]
+                    target[f"{key}.values"].append(sub_values)
+                    target[f"{key}.offsets"].append(base + sub_offsets[1:])
                     jagged_filled[key][s] = base + len(sub_values)
-                filled[s] = b
             done += m["rows"]
             meter.report(done, done)
-    return {"table_sizes": table_sizes + list(job.jagged_table_sizes(table_sizes).values()), "split_rows": {n: int(c) for n, c in zip(job.split_names, counts)}}
+    return {"table_sizes": table_sizes + list(job.jagged_table_sizes(table_sizes).values()),
+            "split_rows": {n: int(c) for n, c in zip(job.split_names, counts)}}
 
 
 def run(job: TabularJob, folder: Path, skip_bad_lines: bool = False,
