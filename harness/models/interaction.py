@@ -12,6 +12,29 @@ import torch
 from torch import nn
 
 
+class _PairwiseDots(torch.autograd.Function):
+    """Dot products of the vector pairs ``pairs`` (flat indices into the Gram matrix) of ``x [B, n, d]``.
+
+    Autograd through ``bmm(x, x^T)`` would run two batched matmuls and a scatter-add backward;
+    here the Gram matrix's symmetry gives ``grad_x = (G + G^T) x`` with ``G`` the upstream
+    gradient placed at the pairs: one batched matmul and a plain index-put.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, pairs)
+        return torch.bmm(x, x.transpose(1, 2)).flatten(1).index_select(1, pairs)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        x, pairs = ctx.saved_tensors
+        batch, n, _ = x.shape
+        upper = grad.new_zeros(batch, n * n)
+        upper[:, pairs] = grad
+        upper = upper.view(batch, n, n)
+        return torch.bmm(upper + upper.transpose(1, 2), x), None
+
+
 class DotInteraction(nn.Module):
     """Pairwise dot products of `num_sparse_features + 1` vectors, plus the dense vector.
 
@@ -22,8 +45,6 @@ class DotInteraction(nn.Module):
         super().__init__()
         n = num_sparse_features + 1
         rows, cols = torch.triu_indices(n, n, offset=1)
-        # one flat index per pair: index_select on the flattened Gram matrix is much cheaper
-        # (forward and backward) than advanced indexing with two index tensors
         self.register_buffer("pairs", rows * n + cols, persistent=False)
         self.num_pairs = rows.numel()
 
@@ -34,5 +55,4 @@ class DotInteraction(nn.Module):
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
         """Map dense ``[B, D]`` and pooled embeddings ``[B, F, D]`` to ``[B, D + F(F+1)/2]``."""
         stacked = torch.cat([dense.unsqueeze(1), sparse], dim=1)
-        gram = torch.bmm(stacked, stacked.transpose(1, 2))
-        return torch.cat([dense, gram.flatten(1).index_select(1, self.pairs)], dim=1)
+        return torch.cat([dense, _PairwiseDots.apply(stacked, self.pairs)], dim=1)

@@ -60,16 +60,21 @@ def dlrm_step_flops(shape: Shape = KAGGLE) -> float:
     return 3 * 2 * macs * shape.batch
 
 
-def matmul_flops(n: int = 2048, dtype: torch.dtype = torch.float32, repeats: int = 10) -> float:
-    """Best-of FLOP/s of an ``n x n`` matmul on this CPU (the roofline's compute ceiling)."""
+def matmul_flops(n: int = 2048, dtype: torch.dtype = torch.float32, repeats: int = 10) -> tuple[float, float]:
+    """Best-of FLOP/s of an ``n x n`` matmul on this CPU by wall clock and by process CPU time.
+
+    The compute ceiling of the roofline. With one thread the CPU-time figure is the machine's
+    speed even when other processes share the cores; the wall figure is what a run would see.
+    """
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     torch.mm(a, b)
-    best = float("inf")
+    wall, cpu = float("inf"), float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        w, c = time.perf_counter(), time.process_time()
         torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best
+        wall, cpu = min(wall, time.perf_counter() - w), min(cpu, time.process_time() - c)
+    threads = torch.get_num_threads()
+    return 2 * n ** 3 / wall, 2 * n ** 3 / (cpu / threads)
 
 
 def _batches(shape: Shape, count: int) -> list[Batch]:
@@ -88,19 +93,22 @@ def our_step_ms(shape: Shape = KAGGLE, steps: int = 20, precision: str = "fp32")
     return fit(model, batches, tiny, [""], config, "cpu").step_ms
 
 
-def _time_steps(step: Callable[[Batch], None], batches: list[Batch], steps: int) -> float:
+def _time_steps(step: Callable[[Batch], None], batches: list[Batch], steps: int) -> dict[str, float]:
+    """Median wall ms and mean CPU ms (per thread) of `step` over `steps` steps after two warm-ups."""
     for batch in batches[:2]:
         step(batch)
     times = []
+    cpu = time.process_time()
     for i in range(steps):
         start = time.perf_counter()
         step(batches[i % len(batches)])
         times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    cpu_ms = 1000 * (time.process_time() - cpu) / steps / torch.get_num_threads()
+    return {"total": 1000 * statistics.median(times), "cpu_total": cpu_ms}
 
 
-def torchrec_dmp_step_ms(shape: Shape = KAGGLE, steps: int = 20) -> float:
-    """Median ms/step of ``torchrec.models.dlrm.DLRM`` under DistributedModelParallel with fused SGD."""
+def torchrec_dmp_step_ms(shape: Shape = KAGGLE, steps: int = 20) -> dict[str, float]:
+    """Wall and CPU ms/step of ``torchrec.models.dlrm.DLRM`` under DistributedModelParallel with fused SGD."""
     world = init_single_process(torch.device("cpu"))
     seed_everything(0)
     ebc = EmbeddingBagCollection(tables=shape.table_configs(), device=torch.device("cpu"))
@@ -117,23 +125,42 @@ def torchrec_dmp_step_ms(shape: Shape = KAGGLE, steps: int = 20) -> float:
     return _time_steps(step, _batches(shape, 4), steps)
 
 
+def measure(steps: int = 20) -> dict[str, float]:
+    """All numbers of one benchmark run: step times (wall and CPU) and the matmul floors."""
+    flops = dlrm_step_flops()
+    fp32_wall, fp32_cpu = matmul_flops()
+    bf16_wall, bf16_cpu = matmul_flops(dtype=torch.bfloat16)
+    ours, ours_bf16 = our_step_ms(steps=steps), our_step_ms(steps=steps, precision="bf16")
+    theirs = torchrec_dmp_step_ms(steps=steps)
+    threads = torch.get_num_threads()
+    return {"gflop_per_step": flops / 1e9, "threads": threads,
+            "ours_ms": ours["total"], "ours_cpu_ms": ours["cpu_total"] / threads,
+            "ours_bf16_ms": ours_bf16["total"], "ours_bf16_cpu_ms": ours_bf16["cpu_total"] / threads,
+            "torchrec_dmp_ms": theirs["total"], "torchrec_dmp_cpu_ms": theirs["cpu_total"],
+            "fp32_gflops": fp32_wall / 1e9, "fp32_floor_ms": 1000 * flops / fp32_wall,
+            "fp32_floor_cpu_ms": 1000 * flops / fp32_cpu,
+            "bf16_gflops": bf16_wall / 1e9, "bf16_floor_ms": 1000 * flops / bf16_wall,
+            "bf16_floor_cpu_ms": 1000 * flops / bf16_cpu,
+            **{f"ours_{k}_ms": v for k, v in ours.items() if k not in ("total", "cpu_total")}}
+
+
 def main() -> None:
-    """Print our ms/step (fp32 and bf16), TorchRec DMP's, and the fp32/bf16 matmul floors."""
+    """Print our ms/step (fp32, bf16), TorchRec DMP's and the matmul floors side by side."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
-    flops = dlrm_step_flops()
-    fp32, bf16 = matmul_flops(), matmul_flops(dtype=torch.bfloat16)
-    ours = our_step_ms(steps=args.steps)
-    ours_bf16 = our_step_ms(steps=args.steps, precision="bf16")
-    theirs = torchrec_dmp_step_ms(steps=args.steps)
-    print(f"DLRM Kaggle shape, batch {KAGGLE.batch}, {flops / 1e9:.2f} GFLOP/step, {torch.get_num_threads()} threads")
-    print(f"{'ours fp32 (trainer step)':34s} {ours['total']:8.1f} ms/step   "
-          + ", ".join(f"{k} {v:.1f}" for k, v in ours.items() if k != "total"))
-    print(f"{'ours bf16 autocast':34s} {ours_bf16['total']:8.1f} ms/step")
-    print(f"{'torchrec DLRM + DMP, fused SGD':34s} {theirs:8.1f} ms/step")
-    print(f"{'fp32 matmul roofline':34s} {1000 * flops / fp32:8.1f} ms/step   ({fp32 / 1e9:.0f} GFLOP/s)")
-    print(f"{'bf16 matmul roofline':34s} {1000 * flops / bf16:8.1f} ms/step   ({bf16 / 1e9:.0f} GFLOP/s)")
+    torch.set_num_threads(args.threads)
+    m = measure(args.steps)
+    print(f"DLRM Kaggle shape, batch {KAGGLE.batch}, {m['gflop_per_step']:.2f} GFLOP/step, {m['threads']} thread(s)")
+    print(f"{'':34s} {'wall ms/step':>12s} {'CPU ms/step':>12s}   (CPU = process CPU time / threads)")
+    rows = [("ours fp32 (trainer step)", "ours"), ("ours bf16 autocast", "ours_bf16"),
+            ("torchrec DLRM + DMP, fused SGD", "torchrec_dmp"), ("fp32 matmul floor", "fp32_floor"),
+            ("bf16 matmul floor", "bf16_floor")]
+    for label, key in rows:
+        print(f"{label:34s} {m[key + '_ms']:12.1f} {m[key + '_cpu_ms']:12.1f}")
+    print(f"fp32 matmul {m['fp32_gflops']:.0f} GFLOP/s, bf16 {m['bf16_gflops']:.0f} GFLOP/s (wall); our fp32 split: "
+          + ", ".join(f"{k} {m[f'ours_{k}_ms']:.1f}" for k in ("data", "forward", "backward", "optimizer")))
 
 
 if __name__ == "__main__":

@@ -260,7 +260,8 @@ class _Loop:
     def save(self) -> None:
         """Write an atomic checkpoint of everything the next step depends on."""
         assert self.checkpoint_dir is not None
-        self.state.phase_totals, self.state.timed_steps = dict(self.timer.totals), self.timer.steps
+        self.state.phase_totals = {**self.timer.totals, "cpu": self.timer.cpu_seconds}
+        self.state.timed_steps = self.timer.steps
         payload = {"model": self.model.state_dict(), "optimizers": self.optimizers.state_dict(),
                    "scheduler": self.scheduler.state_dict(), "rng": ckpt.rng_state(),
                    "loop": asdict(self.state)}
@@ -276,7 +277,9 @@ class _Loop:
         self.optimizers.load_state_dict(payload["optimizers"])
         self.scheduler.load_state_dict(payload["scheduler"])
         self.state = _LoopState(**payload["loop"])
-        self.timer.totals.update(self.state.phase_totals)
+        totals = dict(self.state.phase_totals)
+        self.timer.cpu_seconds = totals.pop("cpu", 0.0)
+        self.timer.totals.update(totals)
         self.timer.steps = self.state.timed_steps
         if self.state.epoch_loader_state is not None:
             self.train.load_state_dict(self.state.epoch_loader_state)  # type: ignore[attr-defined]

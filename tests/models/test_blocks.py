@@ -87,3 +87,10 @@ def test_dlrm_forward_and_backends_equal(backend: str) -> None:
 def test_dlrm_rejects_mismatched_dims() -> None:
     with pytest.raises(ValueError, match="dot interaction"):
         DLRM([3, 8, 5], [8, 1], make_tables(["a"], [4], dim=4))
+
+
+def test_dot_interaction_gradient_matches_autograd_reference() -> None:
+    gen = torch.Generator().manual_seed(1)
+    dense = torch.randn(4, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    sparse = torch.randn(4, 2, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda d, s: DotInteraction(2)(d, s), (dense, sparse))
