@@ -29,7 +29,7 @@ from repro.harness.data.checks import check_cache
 from repro.harness.data.encoders import ChunkStats
 from repro.harness.data.loader import take_jagged
 from repro.harness.data.progress import ProgressFn, RateMeter
-from repro.harness.data.textblocks import DEFAULT_BLOCK_BYTES, TextBlock, iter_blocks
+from repro.harness.data.textblocks import DEFAULT_BLOCK_BYTES, BlockCut, TextBlock, after_last_line, iter_blocks
 from repro.harness.errors import DataError
 
 
@@ -43,6 +43,7 @@ class ParsedRows:
     skipped: int = 0
     padded: int = 0
     jagged: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    split: np.ndarray | None = None  # per-row split codes, for protocols that split by row content (time)
 
 
 class Encoder(Protocol):
@@ -72,7 +73,7 @@ class TabularJob:
     sources: Sequence[Path]
     parse: Parser
     encoder: Encoder
-    split_rule: SplitRule
+    split_rule: SplitRule | None  # None: the parser assigns each row's split (ParsedRows.split)
     split_names: tuple[str, ...]
     dense_names: tuple[str, ...]
     sparse_names: tuple[str, ...]
@@ -82,6 +83,8 @@ class TabularJob:
     jagged_names: tuple[str, ...] = ()
     jagged_vocab: dict[str, str] = field(default_factory=dict)
     jagged_sizes: dict[str, int] = field(default_factory=dict)
+    block_cut: BlockCut = after_last_line
+    group_key: str | None = None  # a key whose rows must lie in one block (see check_groups_whole)
 
     def jagged_table_sizes(self, table_sizes: list[int]) -> dict[str, int]:
         """Table size of each jagged key: its own, or that of the single-valued key whose vocabulary it uses."""
@@ -115,7 +118,7 @@ def _parsed_blocks(job: TabularJob, path: Path, start: int, first_line: int,
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as pool:
         pending: tuple[TextBlock, Future] | None = None
-        for block in iter_blocks(path, job.block_bytes, start=start, first_line=first_line):
+        for block in iter_blocks(path, job.block_bytes, start=start, first_line=first_line, cut=job.block_cut):
             future = pool.submit(_parse_with_stats, job, block, path, skip_bad_lines)
             if pending is not None:
                 yield pending[0], *pending[1].result()
@@ -139,6 +142,8 @@ def pass1(job: TabularJob, store: ChunkStore, skip_bad_lines: bool, progress: Pr
         for block, parsed, stats in _parsed_blocks(job, path, start, first, skip_bad_lines):
             n = len(parsed.labels)
             arrays = {"labels": parsed.labels, "dense": parsed.dense, **stats}
+            if parsed.split is not None:
+                arrays["split"] = parsed.split
             for key, (values, offsets) in parsed.jagged.items():
                 arrays[f"{key}.values"], arrays[f"{key}.offsets"] = values, offsets
             meta = {"file": fi, "start": block.start, "end": block.end, "end_line": block.first_line + block.n_lines,
@@ -185,6 +190,22 @@ def _jagged_totals(job: TabularJob, store: ChunkStore, markers: list[dict],
     return totals
 
 
+def check_groups_whole(job: TabularJob, store: ChunkStore, markers: list[dict], table_sizes: list[int]) -> None:
+    """Every value of `job.group_key` occurs in one chunk only (the raw file is grouped by that key).
+
+    Per-group features (time-ordered histories) are built inside a chunk, so a group split over two
+    chunks would get truncated histories. Checked from the dictionary statistics: the distinct
+    values per chunk add up to the table size exactly when no value is in two chunks.
+    """
+    j = job.sparse_names.index(job.group_key)
+    per_chunk = sum(int(np.asarray(store.load(m["index"], "uniq_lengths"))[j]) for m in markers)
+    if per_chunk != table_sizes[j]:
+        raise DataError(f"{job.sources[0]}: the rows of a '{job.group_key}' are not contiguous ({per_chunk} "
+                        f"per-block groups for {table_sizes[j]} distinct values). '{job.dataset_id}' needs the "
+                        f"file grouped by {job.group_key}, as published; restore the original order "
+                        f"(e.g. a stable sort by the first column) and prepare again.")
+
+
 def _create_outputs(job: TabularJob, writer: ArrayWriter, counts: np.ndarray,
                     jagged_totals: dict[str, np.ndarray]) -> dict[str, dict[str, NpyAppender]]:
     """The appendable output arrays of every split, sized from the split row counts."""
@@ -210,8 +231,13 @@ def pass2(job: TabularJob, folder: Path, store: ChunkStore, markers: list[dict],
     table_sizes = job.encoder.fit([lambda i=m["index"]: {k: store.load(i, k) for k in names} for m in markers])
     for name, vocab in zip(job.sparse_names, job.encoder.dictionaries()):
         save_npy(folder / "dicts" / f"{name}.npy", vocab)
-    assign = job.split_rule(_rows_per_file(markers, len(job.sources)))
-    codes = [assign(np.arange(m["row_start"], m["row_end"], dtype=np.int64), m["file"]) for m in markers]
+    if job.group_key is not None:
+        check_groups_whole(job, store, markers, table_sizes)
+    if job.split_rule is None:
+        codes = [np.asarray(store.load(m["index"], "split")) for m in markers]
+    else:
+        assign = job.split_rule(_rows_per_file(markers, len(job.sources)))
+        codes = [assign(np.arange(m["row_start"], m["row_end"], dtype=np.int64), m["file"]) for m in markers]
     counts = sum((np.bincount(c, minlength=len(job.split_names)) for c in codes),
                  np.zeros(len(job.split_names), np.int64))
     jagged_totals = _jagged_totals(job, store, markers, codes)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from repro.harness.atomic import write_json
-from repro.harness.data import census, criteo, movielens
+from repro.harness.data import census, criteo, movielens, taobao
 from repro.harness.data.cache import cache_folder, read_manifest, resolve_cache_dir
 from repro.harness.data.catalog import DatasetSpec, check_gzip, sha256_of
 from repro.harness.data.checks import verify_cache
@@ -97,6 +97,10 @@ def _entries() -> tuple[DatasetEntry, ...]:
                      build=tabular(criteo.criteo_1tb_job), params=criteo.criteo_1tb_job([]).params,
                      description="Criteo 1TB, days 0-22 train, day 23 halved val|test, hashed 40M-capped tables"),
         *(_movielens_entry(size, ctr) for size in movielens.VARIANTS for ctr in (False, True)),
+        DatasetEntry(id="taobao-user-behavior", spec=taobao.SPEC, build=tabular(taobao.user_behavior_job),
+                     params=taobao.user_behavior_params(), jagged_keys=("hist_item", "hist_category"),
+                     description="Taobao UserBehavior, 2017-11-25..12-03 (CST) window, per-user histories of "
+                                 f"{taobao.DEFAULT_HISTORY} events, label = behaviour, split by day"),
     )
 
 

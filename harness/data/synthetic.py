@@ -141,3 +141,41 @@ def write_movielens(folder: Path, release: str, rows: int, seed: int = 0, users:
                                    *(f'{i + 1},"Movie {i + 1}, The (1995)",' + "|".join(ML_GENRES[g] for g in genres[i])
                                      for i in range(items))])
     return folder
+
+
+TAOBAO_BEHAVIOR_SHARE = (0.895, 0.055, 0.029, 0.021)  # pv, cart, fav, buy (UserBehavior.csv)
+TAOBAO_WINDOW = (1511539200, 1512316800)  # [2017-11-25, 2017-12-04) Asia/Shanghai
+
+
+def write_taobao_user_behavior(path: Path, users: int, events_per_user: int = 40, seed: int = 0, items: int = 5_000,
+                               categories: int = 200, out_of_window: float = 0.001, zipf_s: float = 1.1) -> Path:
+    """Write a synthetic ``UserBehavior.csv``: rows grouped by user (ids in string order), time-ordered.
+
+    Items are Zipf-popular, each in a fixed category; a small share of events lies outside the
+    official window (as in the real file). Planted signal: an event whose category equals the
+    user's previous event's category is three times as likely to be a cart/fav/buy.
+    """
+    rng = np.random.default_rng(seed)
+    item_category = rng.integers(1, categories + 1, size=items + 1)
+    user_ids = sorted(range(1, users + 1), key=str)
+    counts = rng.poisson(events_per_user, size=users) + 1
+    n = int(counts.sum())
+    user = np.repeat(np.asarray(user_ids), counts)
+    item = zipf_ranks(rng, items, n, zipf_s) + 1
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    same = np.zeros(n, dtype=bool)
+    same[1:] = item_category[item[1:]] == item_category[item[:-1]]
+    same[first] = False
+    share = np.asarray(TAOBAO_BEHAVIOR_SHARE)
+    engaged = rng.random(n) < np.where(same, 3, 1) * (1 - share[0])
+    behavior = np.where(engaged, rng.choice([1, 2, 3], size=n, p=share[1:] / share[1:].sum()), 0)
+    start, end = TAOBAO_WINDOW
+    stamps = rng.integers(start, end, size=n)
+    stamps[rng.random(n) < out_of_window] -= 30 * 86_400
+    order = np.lexsort((stamps, np.repeat(np.arange(users), counts)))
+    names = np.asarray(["pv", "cart", "fav", "buy"])
+    table = pa.table([pa.array(user), pa.array(item[order]), pa.array(item_category[item[order]]),
+                      pa.array(names[behavior[order]]), pa.array(stamps[order])], names=list("uicbt"))
+    with atomic_path(path) as tmp, _open_out(tmp, path.suffix == ".gz") as handle:
+        _write_table(handle, table, ",")
+    return path

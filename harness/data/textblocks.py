@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
@@ -75,9 +75,40 @@ def _skip(handle: BinaryIO, offset: int, path: Path) -> None:
         handle.seek(offset)
 
 
+BlockCut = Callable[[bytes], int]
+
+
+def after_last_line(data: bytes) -> int:
+    """The default block end: just after the last complete line (0: no complete line yet)."""
+    return data.rfind(b"\n") + 1
+
+
+def before_last_group(data: bytes) -> int:
+    """A block end that keeps groups of lines whole: before the trailing run of lines sharing their first field.
+
+    For files grouped by a key in the first field (Taobao ``UserBehavior.csv`` by user), so that a
+    block holds every line of each of its keys. 0 (read more) while one group fills all of `data`.
+    """
+    end = data.rfind(b"\n") + 1
+    if end == 0:
+        return 0
+    start = data.rfind(b"\n", 0, end - 1) + 1
+    comma = data.find(b",", start, end)
+    key = data[start: comma + 1 if comma >= 0 else end]
+    while start > 0:
+        previous = data.rfind(b"\n", 0, start - 1) + 1
+        if not data.startswith(key, previous):
+            break
+        start = previous
+    return start
+
+
 def iter_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES, start: int = 0,
-                first_line: int = 1) -> Iterator[TextBlock]:
-    """Yield consecutive blocks of whole lines of `path`, beginning at byte `start` / line `first_line`."""
+                first_line: int = 1, cut: BlockCut = after_last_line) -> Iterator[TextBlock]:
+    """Yield consecutive blocks of whole lines of `path`, beginning at byte `start` / line `first_line`.
+
+    `cut` chooses where a block ends inside the bytes read so far (the rest carries over).
+    """
     try:
         with open_raw(path) as handle:
             _skip(handle, start, path)
@@ -88,12 +119,12 @@ def iter_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES, start: int =
                 if not chunk:
                     break
                 data = carry + chunk
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
+                end = cut(data)
+                if end == 0:
                     carry = data
                     continue
-                block = TextBlock(data=data[:cut], start=offset, first_line=line)
-                carry = data[cut:]
+                block = TextBlock(data=data[:end], start=offset, first_line=line)
+                carry = data[end:]
                 offset, line = block.end, line + block.n_lines
                 yield block
             if carry:
