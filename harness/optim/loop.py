@@ -57,9 +57,12 @@ def _score(row: dict[str, float], loss: str) -> float:
     return row["val_auc"] if loss == "bce" else -row["val_rmse"]
 
 
-def train_loop(model: nn.Module, train: Any, evals: dict[str, Any], optimizer: torch.optim.Optimizer, loss: str,
+def train_loop(model: nn.Module, train: Any, evals: dict[str, Any], optimizer: Any, loss: str,
                epochs: int, progress: Progress, device: torch.device | str = "cpu") -> LoopResult:
     """Train `model` with `optimizer` on `loss` (``"bce"`` on logits or ``"mse"`` on ratings).
+
+    `optimizer` is a ``torch.optim.Optimizer`` or anything with ``zero_grad()`` and ``step()`` (e.g.
+    the trainer's :class:`~repro.harness.train.optim.Optimizers`: dense plus sparse optimizers).
 
     `evals` must hold ``"val"`` (and usually ``"test"``); a loader with ``set_epoch`` is told the
     epoch so that its shuffling changes between epochs.
@@ -81,7 +84,7 @@ def train_loop(model: nn.Module, train: Any, evals: dict[str, Any], optimizer: t
         started, total, steps = time.perf_counter(), 0.0, 0
         for batch in train:
             batch = batch.to(device)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             value = criterion(model(batch).reshape(-1), batch.labels.reshape(-1).float())
             value.backward()
             optimizer.step()

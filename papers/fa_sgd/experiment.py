@@ -2,11 +2,12 @@
 
 Two tasks, one per entry of ``params["tasks"]``: matrix factorization on MovieLens (CTR protocol,
 rating >= 4) and DLRM on Criteo. The embedding tables (and MF's per-row bias tables) are trained
-by the method under test; the remaining dense parameters by plain SGD for the SGD family and by
-the same adaptive method otherwise (our choice; the paper's split is unverified). Each method's
-learning rate is picked from its grid by validation AUC on the first seed (an equal tuning
-budget per method), then every seed is trained with it. Optimizer memory is measured from the
-optimizer's state tensors.
+by the method under test; the remaining dense parameters by the task's ``dense_optimizer`` (the
+same for every method) or, without one, by plain SGD for the SGD family and by the same adaptive
+method otherwise (our choice; the paper's split is unverified). Each method's learning rate is
+picked from its grid by validation AUC on the first seed (an equal tuning budget per method),
+then every seed is trained with it. Optimizer memory is measured from the table optimizer's
+state tensors.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRu
 from repro.harness.models.factorization import MatrixFactorization
 from repro.harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
 from repro.harness.optim.loop import train_loop
+from repro.harness.train.optim import Optimizers, make_dense_optimizer
 from repro.harness.train.trainer import seed_everything
 
 METHODS = ("sgd", "fa_sgd", "cf_sgd", "adagrad", "adam")
@@ -51,25 +53,36 @@ def build_model(task: dict[str, Any], splits: Splits) -> tuple[nn.Module, dict[s
     raise ConfigError(f"fa-sgd: task model must be 'mf' or 'dlrm', got {task['model']!r}")
 
 
-def make_optimizer(method: str, lr: float, model: nn.Module, tables: dict[str, list[nn.Parameter]],
-                   frequencies: dict[str, torch.Tensor]) -> torch.optim.Optimizer:
-    """The optimizer of `method`: tables by the method, other parameters by its dense counterpart."""
-    table_ids = {id(p) for params in tables.values() for p in params}
-    dense = [p for p in model.parameters() if id(p) not in table_ids]
+def table_optimizer(method: str, lr: float, tables: dict[str, list[nn.Parameter]],
+                    frequencies: dict[str, torch.Tensor]) -> torch.optim.Optimizer:
+    """The optimizer of `method` over the row-indexed tables only."""
     every = [p for params in tables.values() for p in params]
     if method == "adagrad":
-        return torch.optim.Adagrad(every + dense, lr=lr)
+        return torch.optim.Adagrad(every, lr=lr)
     if method == "adam":
-        return torch.optim.Adam(every + dense, lr=lr)
+        return torch.optim.Adam(every, lr=lr)
     if method == "sgd":
-        return FrequencyAwareSGD([{"params": every + dense}], lr=lr)
+        return FrequencyAwareSGD(every, lr=lr)
     if method == "fa_sgd":
-        groups = [{"params": params, "frequency": frequencies[key]} for key, params in tables.items()]
-    elif method == "cf_sgd":
-        groups = [{"params": params, "frequency": COUNTER} for params in tables.values()]
+        return FrequencyAwareSGD([{"params": params, "frequency": frequencies[key]} for key, params in tables.items()],
+                                 lr=lr)
+    if method == "cf_sgd":
+        return FrequencyAwareSGD([{"params": params, "frequency": COUNTER} for params in tables.values()], lr=lr)
+    raise ConfigError(f"fa-sgd: unknown method {method!r}; known: {', '.join(METHODS)}")
+
+
+def make_optimizers(method: str, lr: float, model: nn.Module, tables: dict[str, list[nn.Parameter]],
+                    frequencies: dict[str, torch.Tensor], task: dict[str, Any]) -> Optimizers:
+    """Tables by `method`; the other parameters by ``task["dense_optimizer"]`` at ``task["dense_lr"]`` if
+    given (the same for every method, isolating the embedding optimizer), else by the method's own
+    dense counterpart (SGD for the SGD family) at `lr`."""
+    table_ids = {id(p) for params in tables.values() for p in params}
+    dense = [p for p in model.parameters() if id(p) not in table_ids]
+    if "dense_optimizer" in task:
+        dense_opt = make_dense_optimizer(dense, str(task["dense_optimizer"]), float(task["dense_lr"]))
     else:
-        raise ConfigError(f"fa-sgd: unknown method {method!r}; known: {', '.join(METHODS)}")
-    return FrequencyAwareSGD(groups + [{"params": dense, "frequency": None}], lr=lr)
+        dense_opt = make_dense_optimizer(dense, method if method in ("adagrad", "adam") else "sgd", lr)
+    return Optimizers(dense=dense_opt, sparse=[table_optimizer(method, lr, tables, frequencies)])
 
 
 def train_one(name: str, method: str, lr: float, seed: int, task: dict[str, Any], splits: Splits,
@@ -77,13 +90,13 @@ def train_one(name: str, method: str, lr: float, seed: int, task: dict[str, Any]
     """Seed, build and train one (task, method, lr); record AUC/logloss and optimizer bytes."""
     seed_everything(seed)
     model, tables = build_model(task, splits)
-    optimizer = make_optimizer(method, lr, model, tables, frequencies)
+    optimizers = make_optimizers(method, lr, model, tables, frequencies, task)
     ctx.progress.start_job(name, seed, int(task["epochs"]))
     started = time.perf_counter()
-    result = train_loop(model, splits.train, {"val": splits.val, "test": splits.test}, optimizer, "bce",
+    result = train_loop(model, splits.train, {"val": splits.val, "test": splits.test}, optimizers, "bce",
                         int(task["epochs"]), ctx.progress, ctx.device)
     ctx.progress.end_job()
-    metrics = dict(result.metrics, optimizer_bytes=float(optimizer_state_nbytes(optimizer)), lr=lr)
+    metrics = dict(result.metrics, optimizer_bytes=float(optimizer_state_nbytes(optimizers.sparse[0])), lr=lr)
     return SeedRun(model=name, seed=seed, metrics=metrics, curve=result.curve,
                    wall_time_s=time.perf_counter() - started, examples_per_s=result.examples_per_s,
                    config={"method": method, "lr": lr, **{k: v for k, v in task.items() if k != "lrs"}})
