@@ -225,3 +225,9 @@ def file_digests(folder: Path) -> dict[str, str]:
     """sha256 of every ``.npy`` file under `folder` except pass-1 chunks, keyed by relative path."""
     return {str(p.relative_to(folder)): sha256_of(p)
             for p in sorted(folder.rglob("*.npy")) if "chunks" not in p.relative_to(folder).parts}
+
+
+def file_stats(folder: Path) -> dict[str, list[int]]:
+    """(size, mtime in ns) of every cached file but pass-1 chunks: a cheap fingerprint of an unchanged cache."""
+    return {str(p.relative_to(folder)): [p.stat().st_size, p.stat().st_mtime_ns]
+            for p in sorted(folder.rglob("*.npy")) if "chunks" not in p.relative_to(folder).parts}

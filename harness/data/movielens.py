@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from repro.harness.data.catalog import DatasetSpec, RawFile
 from repro.harness.data.delimited import Arrays, LineFormat, parse_delimited
+from repro.harness.data.download import archive_member_url
 from repro.harness.data.encoders import DictionaryEncoder
 from repro.harness.data.loader import take_jagged
 from repro.harness.data.pipeline import ParsedRows, TabularJob
@@ -162,31 +163,39 @@ def _spec(size: str, sub: str, files: tuple[RawFile, ...], note: str) -> Dataset
     return DatasetSpec(id=f"movielens-{size}", title=f"MovieLens {size.upper()} (GroupLens)",
                        folder=f"movielens_{size}", homepage="https://grouplens.org/datasets/movielens/",
                        files=files, license="GroupLens: research use, no redistribution, cite Harper & Konstan 2015",
-                       download_note=f"download {GROUPLENS}/{sub}.zip and unzip it into <data dir>/movielens_{size}/ "
+                       download_note=f"`repro data download movielens-{size}` fetches {GROUPLENS}/{sub}.zip, checks it "
+                                     f"against GroupLens's published MD5 and unpacks it into <data dir>/movielens_{size}/ "
                                      f"({note})")
+
+
+def zip_member_url(member: str) -> str:
+    """Where `member` (``ml-<release>/<file>``) is published: inside the release's GroupLens zip."""
+    return archive_member_url(f"{GROUPLENS}/{member.split('/')[0]}.zip", member)
 
 
 def _csv_variant(size: str, sub: str, rows: int | None) -> Variant:
     """A csv-format release (20M, 25M, latest)."""
-    files = (RawFile(f"{sub}/ratings.csv", url=None, rows=rows), RawFile(f"{sub}/movies.csv", url=None))
+    files = (RawFile(f"{sub}/ratings.csv", url=zip_member_url(f"{sub}/ratings.csv"), rows=rows),
+             RawFile(f"{sub}/movies.csv", url=zip_member_url(f"{sub}/movies.csv")))
     return Variant(size, _spec(size, sub, files, f"it holds {sub}/ratings.csv"), f"{sub}/ratings.csv",
                    _ratings_format(b",", header=b"userId,"), side_csv)
 
 
 VARIANTS = {
     "100k": Variant("100k", _spec("100k", "ml-100k", (
-        RawFile("ml-100k/u.data", url=None, rows=100_000,
+        RawFile("ml-100k/u.data", url=zip_member_url("ml-100k/u.data"), rows=100_000,
                 sha256="06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490"),
-        RawFile("ml-100k/u.item", url=None, rows=1_682,
+        RawFile("ml-100k/u.item", url=zip_member_url("ml-100k/u.item"), rows=1_682,
                 sha256="553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701"),
-        RawFile("ml-100k/u.user", url=None, rows=943,
+        RawFile("ml-100k/u.user", url=zip_member_url("ml-100k/u.user"), rows=943,
                 sha256="f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c")),
         "it holds ml-100k/u.data"), "ml-100k/u.data", _ratings_format(b"\t"), side_100k),
     "1m": Variant("1m", _spec("1m", "ml-1m", (
-        RawFile("ml-1m/ratings.dat", url=None, rows=1_000_209, alternatives=("ml-1m/ratings.sample100k.dat",)),
-        RawFile("ml-1m/movies.dat", url=None, rows=3_883,
+        RawFile("ml-1m/ratings.dat", url=zip_member_url("ml-1m/ratings.dat"), rows=1_000_209,
+                alternatives=("ml-1m/ratings.sample100k.dat",)),
+        RawFile("ml-1m/movies.dat", url=zip_member_url("ml-1m/movies.dat"), rows=3_883,
                 sha256="0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9"),
-        RawFile("ml-1m/users.dat", url=None, rows=6_040,
+        RawFile("ml-1m/users.dat", url=zip_member_url("ml-1m/users.dat"), rows=6_040,
                 sha256="1dc3a95300cb19f7c10e027daf29b8cdf1d908dab65b5edfb45950aa389a10a3")),
         "it holds ml-1m/ratings.dat"), "ml-1m/ratings.dat", _ratings_format(b"\t", replace=(b"::", b"\t")),
         side_1m),

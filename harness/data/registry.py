@@ -6,11 +6,13 @@ facebookresearch/dlrm split of Criteo Kaggle). Each entry pairs the
 them into a checked, memory-mapped cache (:mod:`.cache`) in ``<cache dir>/<id>-<protocol hash>/``.
 
 Functions for the CLI: :func:`get_entry`, :func:`status` (absent / raw present / raw partly present
-/ prepared / verified), :func:`prepare`, :func:`verify`; :data:`ENTRIES` lists the ids.
+/ prepared / verified: a ``verify`` passed and no cached file changed since), :func:`prepare`,
+:func:`verify`; :data:`ENTRIES` lists the ids.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any, Callable
 
 from repro.harness.atomic import write_json
 from repro.harness.data import census, criteo, movielens, taobao
-from repro.harness.data.cache import cache_folder, read_manifest, resolve_cache_dir
+from repro.harness.data.cache import cache_folder, file_stats, read_manifest, resolve_cache_dir
 from repro.harness.data.catalog import DatasetSpec, check_gzip, sha256_of
 from repro.harness.data.checks import verify_cache
 from repro.harness.data.pipeline import TabularJob, run
@@ -172,13 +174,20 @@ def _existing_cache(entry: DatasetEntry, data_dir: Path, cache_dir: Path | None)
     return prepared[0] if prepared else None
 
 
+def _verified_unchanged(folder: Path) -> bool:
+    """Whether a ``verify`` passed on this cache and no cached file changed since (size and mtime)."""
+    marker = folder / VERIFIED
+    if not marker.is_file():
+        return False
+    return json.loads(marker.read_text()).get("file_stats") == file_stats(folder)
+
+
 def status(entry: DatasetEntry, data_dir: Path, cache_dir: Path | None = None) -> str:
     """``absent`` / ``raw present`` / ``raw partly present`` / ``prepared`` / ``verified``."""
     if entry.build is not None:
         folder = _existing_cache(entry, data_dir, cache_dir)
         if folder is not None:
-            marker = folder / VERIFIED
-            return "verified" if marker.is_file() else "prepared"
+            return "verified" if _verified_unchanged(folder) else "prepared"
     present = [entry.spec.find(data_dir, raw) is not None for raw in entry.spec.files
                if raw.name in entry.raw_files()]
     if not any(present):
@@ -212,5 +221,5 @@ def verify(entry: DatasetEntry, data_dir: Path, cache_dir: Path | None = None) -
             report["cache"] = "not prepared (run `repro data prepare " + entry.id + "`)"
         else:
             report["cache"] = verify_cache(folder)
-            write_json(folder / VERIFIED, report["cache"])
+            write_json(folder / VERIFIED, {**report["cache"], "file_stats": file_stats(folder)})
     return report

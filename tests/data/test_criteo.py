@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,9 @@ def test_status_and_verify_cycle(criteo_file: Path) -> None:
     report = registry.verify(entry, data_dir / "nowhere")
     assert report["cache"]["checks"]["disjoint"] == "ok"
     assert registry.status(entry, data_dir / "nowhere") == "verified"
+    touched = Path(report["cache"]["folder"]) / "val" / "labels.npy"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    assert registry.status(entry, data_dir / "nowhere") == "prepared"  # changed since the verify
 
 
 def _epoch_rows(loader) -> list[torch.Tensor]:
