@@ -28,6 +28,6 @@ def set_threads() -> None:
     torch.set_num_threads(1)
 
 
-# Long enough (600 steps) for the kill -9 test to land mid-training, short enough to stay fast.
-RESUME_CONFIG = TrainConfig(epochs=20, lr=0.1, optimizer="adagrad", sparse_optimizer="rowwise_adagrad",
+# Long enough (300 steps) for the kill -9 test to land mid-training, short enough to stay fast.
+RESUME_CONFIG = TrainConfig(epochs=10, lr=0.1, optimizer="adagrad", sparse_optimizer="rowwise_adagrad",
                             eval_every_steps=40, checkpoint_every_steps=25)
