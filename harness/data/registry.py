@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from repro.harness.atomic import write_json
-from repro.harness.data import census, criteo, movielens, taobao
+from repro.harness.data import census, criteo, movielens, taobao, taobao_ad
 from repro.harness.data.cache import cache_folder, file_stats, read_manifest, resolve_cache_dir
 from repro.harness.data.catalog import DatasetSpec, check_gzip, sha256_of
 from repro.harness.data.checks import verify_cache
@@ -103,6 +103,10 @@ def _entries() -> tuple[DatasetEntry, ...]:
                      params=taobao.user_behavior_params(), jagged_keys=("hist_item", "hist_category"),
                      description="Taobao UserBehavior, 2017-11-25..12-03 (CST) window, per-user histories of "
                                  f"{taobao.DEFAULT_HISTORY} events, label = behaviour, split by day"),
+        DatasetEntry(id="taobao-ad", spec=taobao_ad.SPEC, build=tabular(taobao_ad.ad_job),
+                     params=taobao_ad.ad_params(),
+                     description="Taobao display-ad clicks (Tianchi 56) joined with ad and user profiles; "
+                                 "2017-05-13 test, hashed 1/10 of earlier days val"),
     )
 
 

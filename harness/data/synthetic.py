@@ -11,7 +11,11 @@ chance. Smoke profiles and tests use them in place of the real data; benchmarks 
 * :func:`write_movielens`: ``u.data`` / ``ratings.dat`` / ``ratings.csv`` plus item and user files;
   the rating is a rounded, clipped ``3.5 + user bias + item bias + noise``.
 * :func:`write_taobao_user_behavior`: ``UserBehavior.csv`` rows grouped by user, time-ordered,
-  behaviours pv/cart/fav/buy with Taobao's proportions.
+  behaviours pv/cart/fav/buy with Taobao's proportions; engagement more likely when the category
+  repeats the previous event's.
+* :func:`write_taobao_ad`: the three Tianchi 56 files (``raw_sample.csv``, ``ad_feature.csv``,
+  ``user_profile.csv``) with their headers, ``NULL`` brands and missing profile fields; the click
+  rate depends on the ad's category and the user's gender code.
 """
 
 from __future__ import annotations
@@ -179,3 +183,38 @@ def write_taobao_user_behavior(path: Path, users: int, events_per_user: int = 40
     with atomic_path(path) as tmp, _open_out(tmp, path.suffix == ".gz") as handle:
         _write_table(handle, table, ",")
     return path
+
+
+def write_taobao_ad(folder: Path, rows: int, users: int = 300, ads: int = 400, seed: int = 0,
+                    zipf_s: float = 1.1) -> Path:
+    """Write synthetic ``raw_sample.csv``, ``ad_feature.csv`` and ``user_profile.csv`` into `folder`.
+
+    Native headers and formats (brand ``NULL`` for some ads, empty profile levels, users without a
+    profile, ``pid`` slots ``430548_1007`` / ``430539_1007``), impressions over 2017-05-06..13 CST.
+    Planted signal: the click rate is 12% when the ad's category parity equals the user's gender
+    code parity, else 2%.
+    """
+    rng = np.random.default_rng(seed)
+    cate = rng.integers(1, 60, size=ads + 1)
+    brand = np.where(rng.random(ads + 1) < 0.3, "NULL", rng.integers(1, 500, size=ads + 1).astype(str))
+    price = np.round(rng.lognormal(4, 1.2, size=ads + 1), 2)
+    _text(folder / "ad_feature.csv", ["adgroup_id,cate_id,campaign_id,customer,brand,price",
+                                      *(f"{a},{cate[a]},{rng.integers(1, 300)},{rng.integers(1, 200)},{brand[a]},"
+                                        f"{price[a]:g}" for a in range(1, ads + 1))])
+    gender = rng.integers(1, 3, size=users + 1)
+    level = rng.integers(1, 4, size=(users + 1, 2)).astype(str)
+    level[rng.random((users + 1, 2)) < 0.3] = ""
+    with_profile = [u for u in range(1, users + 1) if rng.random() < 0.9]
+    _text(folder / "user_profile.csv", [
+        "userid,cms_segid,cms_group_id,final_gender_code,age_level,pvalue_level,shopping_level,occupation,"
+        "new_user_class_level ",
+        *(f"{u},0,{rng.integers(0, 13)},{gender[u]},{rng.integers(0, 7)},{level[u, 0]},{rng.integers(1, 4)},"
+          f"{rng.integers(0, 2)},{level[u, 1]}" for u in with_profile)])
+    user = rng.integers(1, users + 1, size=rows)
+    ad = zipf_ranks(rng, ads, rows, zipf_s) + 1
+    stamp = 1494000000 + rng.integers(0, 8 * 86_400, size=rows)
+    clk = (rng.random(rows) < np.where(cate[ad] % 2 == gender[user] % 2, 0.12, 0.02)).astype(np.int64)
+    pid = np.where(rng.random(rows) < 0.6, "430548_1007", "430539_1007")
+    _text(folder / "raw_sample.csv", ["user,time_stamp,adgroup_id,pid,nonclk,clk",
+                                      *(f"{u},{t},{a},{p},{1 - c},{c}" for u, t, a, p, c in zip(user, stamp, ad, pid, clk))])
+    return folder

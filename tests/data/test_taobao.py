@@ -106,3 +106,49 @@ def test_user_split_over_blocks_is_caught(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not contiguous"):
         pipeline.run(job, tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
+
+
+def _ad_data(tmp_path: Path, rows: int = 3_000) -> Path:
+    from repro.harness.data.synthetic import write_taobao_ad
+    write_taobao_ad(tmp_path / "data" / "taobao_ad", rows, seed=7)
+    return tmp_path / "data"
+
+
+def test_taobao_ad_synthetic(tmp_path: Path) -> None:
+    data_dir = _ad_data(tmp_path)
+    splits = load_splits("taobao-ad", data_dir, batch_size=128)
+    m = splits.manifest
+    raw = np.loadtxt(data_dir / "taobao_ad" / "raw_sample.csv", delimiter=",", skiprows=1, dtype=str)
+    stamps, clicks = raw[:, 1].astype(np.int64), raw[:, 5].astype(np.int64)
+    assert m["rows"] == 3_000 and m["splits"]["test"] == int((stamps >= 1494000000 + 7 * 86_400).sum())
+    assert 0.07 < m["splits"]["val"] / (m["splits"]["train"] + m["splits"]["val"]) < 0.13
+    assert _all(splits.folder, "labels.npy").sum() == clicks.sum()
+    assert m["table_sizes"]["pid"] == 2 and len(splits.keys) == 15 and splits.dense_names == ["log_price"]
+    report = registry.verify(registry.get_entry("taobao-ad"), data_dir)
+    assert report["cache"]["checks"]["no_label_leak"] == "ok"
+    assert registry.status(registry.get_entry("taobao-ad"), data_dir) == "verified"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace(",1,0\n", ",1,1\n", 1), "exactly one of nonclk and clk must be 1"),
+    (lambda t: t.replace(",430548_1007,", ",430548-1007,", 1), "field pid must look like"),
+    (lambda t: t.replace("\n", "\n1,1494000000,999999,430548_1007,1,0\n", 1), "ad 999999 is not in ad_feature.csv"),
+])
+def test_taobao_ad_bad_lines(tmp_path: Path, cache_dir: Path, edit, message: str) -> None:
+    data_dir = _ad_data(tmp_path, rows=400)
+    raw = data_dir / "taobao_ad" / "raw_sample.csv"
+    raw.write_text(edit(raw.read_text()))
+    with pytest.raises(BadLineError, match=rf"raw_sample.csv:\d+: .*{message}"):
+        load_splits("taobao-ad", data_dir)
+    assert not [p for p in cache_dir.rglob("*") if p.is_file()]
+
+
+def test_taobao_ad_side_files(tmp_path: Path) -> None:
+    data_dir = _ad_data(tmp_path, rows=400)
+    ads = data_dir / "taobao_ad" / "ad_feature.csv"
+    ads.write_text(ads.read_text().replace("adgroup_id,cate_id", "adgroup,cate_id", 1))
+    with pytest.raises(DataError, match="ad_feature.csv: header adgroup, cate_id.*expected adgroup_id"):
+        load_splits("taobao-ad", data_dir)
+    (data_dir / "taobao_ad" / "user_profile.csv").unlink()
+    with pytest.raises(DataError, match="user_profile.csv"):
+        load_splits("taobao-ad", data_dir)
