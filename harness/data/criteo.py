@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torchrec.datasets.criteo import DEFAULT_CAT_NAMES, DEFAULT_INT_NAMES, DEFAULT_LABEL_NAME
 
 from repro.harness.data.catalog import DatasetSpec, RawFile
-from repro.harness.data.criteo_tsv import parse_block
+from repro.harness.data.criteo_tsv import DEFAULT_CAT_NAMES, DEFAULT_INT_NAMES, DEFAULT_LABEL_NAME, parse_block
 from repro.harness.data.encoders import DictionaryEncoder, ModuloEncoder
 from repro.harness.data.pipeline import ParsedRows, SplitAssigner, TabularJob
 from repro.harness.data.splits import SPLITS, TEST, TRAIN, VAL, last_file_halved_rule, random_split_rule

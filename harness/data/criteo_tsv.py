@@ -25,11 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from torchrec.datasets.criteo import DEFAULT_CAT_NAMES, DEFAULT_INT_NAMES, DEFAULT_LABEL_NAME
 
 from repro.harness.data.delimited import Arrays, LineFormat, int_column, parse_delimited
 from repro.harness.data.textblocks import TextBlock
 
+# The column names of torchrec's Criteo utilities (torchrec.datasets.criteo.DEFAULT_LABEL_NAME,
+# DEFAULT_INT_NAMES, DEFAULT_CAT_NAMES), spelled out so that preprocessing does not import torch
+# (~400 MB of resident memory); tests/data/test_criteo.py checks that they agree.
+DEFAULT_LABEL_NAME = "label"
+DEFAULT_INT_NAMES = tuple(f"int_{i}" for i in range(13))
+DEFAULT_CAT_NAMES = tuple(f"cat_{i}" for i in range(26))
 N_DENSE = len(DEFAULT_INT_NAMES)
 N_CAT = len(DEFAULT_CAT_NAMES)
 MIN_STRIPPED_FIELDS = 37

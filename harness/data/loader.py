@@ -28,6 +28,7 @@ from torchrec.datasets.utils import Batch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from repro.harness.data.cache import load_npy
+from repro.harness.data.jagged import take_jagged
 
 DEFAULT_BLOCK_BATCHES = 32
 
@@ -43,16 +44,6 @@ class Rows:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-
-def take_jagged(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The CSR sub-array of `rows` (any order), gathered with one vectorised index."""
-    starts, ends = offsets[rows], offsets[rows + 1]
-    lengths = ends - starts
-    new_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=new_offsets[1:])
-    index = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
-    return np.asarray(values[index]), new_offsets
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from repro.harness.data.catalog import DatasetSpec, RawFile
 from repro.harness.data.delimited import Arrays, LineFormat, parse_delimited
 from repro.harness.data.download import archive_member_url
 from repro.harness.data.encoders import DictionaryEncoder
-from repro.harness.data.loader import take_jagged
+from repro.harness.data.jagged import take_jagged
 from repro.harness.data.pipeline import ParsedRows, TabularJob
 from repro.harness.data.splits import SPLITS, random_split_rule
 from repro.harness.data.textblocks import TextBlock

@@ -27,7 +27,7 @@ from repro.harness.atomic import write_json
 from repro.harness.data.cache import MANIFEST, ArrayWriter, ChunkStore, NpyAppender, file_digests, save_npy
 from repro.harness.data.checks import check_cache
 from repro.harness.data.encoders import ChunkStats
-from repro.harness.data.loader import take_jagged
+from repro.harness.data.jagged import take_jagged
 from repro.harness.data.progress import ProgressFn, RateMeter
 from repro.harness.data.textblocks import DEFAULT_BLOCK_BYTES, BlockCut, TextBlock, after_last_line, iter_blocks
 from repro.harness.errors import DataError

@@ -17,6 +17,21 @@ from repro.harness.data.cache import load_npy
 SAMPLE = "train.head10109.txt"
 
 
+def test_column_names_match_torchrec_and_preprocessing_needs_no_torch() -> None:
+    import subprocess
+    import sys
+
+    from torchrec.datasets import criteo as torchrec_criteo
+
+    from repro.harness.data import criteo_tsv
+    assert criteo_tsv.DEFAULT_LABEL_NAME == torchrec_criteo.DEFAULT_LABEL_NAME
+    assert list(criteo_tsv.DEFAULT_INT_NAMES) == list(torchrec_criteo.DEFAULT_INT_NAMES)
+    assert list(criteo_tsv.DEFAULT_CAT_NAMES) == list(torchrec_criteo.DEFAULT_CAT_NAMES)
+    code = ("import sys; from repro.harness.data import pipeline, criteo, movielens, taobao, taobao_ad; "
+            "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
 def test_dlrm_days_follow_divmod_with_extras_first() -> None:
     bounds = dlrm_day_bounds(10_109)
     assert np.diff(bounds).tolist() == [1445] + [1444] * 6
