@@ -47,7 +47,7 @@ def _file_name(step: int, rank: int | None) -> str:
 def save_checkpoint(folder: Path, step: int, payload: dict[str, Any], rank: int | None = None,
                     keep: int = 1) -> Path:
     """Write `payload` atomically as the checkpoint of `step`; delete all but the newest `keep`."""
-    target = folder / _file_name(step, rank)
+    target = checkpoint_path(folder, step, rank)
     with atomic_path(target) as tmp:
         torch.save(payload, tmp)
     for old in sorted(_checkpoints(folder, rank))[:-keep]:
@@ -66,12 +66,15 @@ def _checkpoints(folder: Path, rank: int | None) -> list[int]:
     return steps
 
 
-def latest_checkpoint(folder: Path | None, rank: int | None = None) -> Path | None:
-    """The newest checkpoint of `rank` in `folder`, or None (no folder, or nothing saved yet)."""
-    if folder is None:
-        return None
-    steps = _checkpoints(folder, rank)
-    return folder / _file_name(max(steps), rank) if steps else None
+def latest_step(folder: Path | None, rank: int | None = None) -> int:
+    """The step of the newest checkpoint of `rank` in `folder`; -1 if there is none."""
+    steps = _checkpoints(folder, rank) if folder is not None else []
+    return max(steps, default=-1)
+
+
+def checkpoint_path(folder: Path, step: int, rank: int | None = None) -> Path:
+    """Where the checkpoint of `step` (and `rank`) lives in `folder`."""
+    return folder / _file_name(step, rank)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -108,6 +108,16 @@ def global_mean(value: float) -> float:
     return float(tensor.item()) / world
 
 
+def agree_on_min(value: int) -> int:
+    """The smallest `value` over all ranks (itself in a one-process world)."""
+    _, world = rank_and_world()
+    if world == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.int64)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return int(tensor.item())
+
+
 def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate `tensor` (rows may differ per rank) over all ranks, in rank order."""
     _, world = rank_and_world()
@@ -119,15 +129,20 @@ def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def _fuse_in_backward(model: nn.Module, spec: SparseSpec, world: World) -> None:
-    """Attach the fused optimiser to every table, its rate divided by the world size.
+    """Attach the fused optimiser to every table, corrected for TorchRec's summed table gradients.
 
     Each rank's loss is a mean over its local batch; DDP averages the dense gradients over ranks,
-    but the sharded tables receive the *sum* of the ranks' gradients (TorchRec's all-to-all).
-    Dividing the sparse rate by the world size makes both the gradient of the global-batch mean,
-    so N ranks follow the one-process trajectory.
+    but the sharded tables receive the *sum* of the ranks' gradients (TorchRec's all-to-all), i.e.
+    ``N`` times the one-process gradient. SGD gets its rate divided by ``N``; Adagrad, row-wise
+    Adagrad and Adam are invariant to that scale except for ``eps``, which is multiplied by ``N``
+    (their states grow by ``N`` and ``N^2``). Either way ``N`` ranks follow the one-process
+    trajectory (tests/train/test_distributed.py).
     """
     fused_class, kwargs = spec.fused(world.device)
-    kwargs = {**kwargs, "lr": kwargs["lr"] / world.size}
+    if spec.name == "sgd":
+        kwargs = {**kwargs, "lr": kwargs["lr"] / world.size}
+    else:
+        kwargs = {**kwargs, "eps": kwargs["eps"] * world.size}
     for module in model.modules():
         if isinstance(module, EmbeddingBagCollection):
             apply_optimizer_in_backward(fused_class, module.parameters(), kwargs)

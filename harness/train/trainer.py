@@ -38,7 +38,7 @@ from repro.harness.atomic import write_json
 from repro.harness.experiment import NullProgress, Progress
 from repro.harness.metrics import binary_metrics
 from repro.harness.train import checkpoint as ckpt
-from repro.harness.train.distributed import all_gather_cat, global_mean, rank_and_world
+from repro.harness.train.distributed import agree_on_min, all_gather_cat, global_mean, rank_and_world
 from repro.harness.train.optim import DENSE_OPTIMIZERS, Optimizers, SparseSpec, build_optimizers, make_dense_optimizer
 from repro.harness.train.timing import StepTimer
 
@@ -265,13 +265,19 @@ class _Loop:
         payload = {"model": self.model.state_dict(), "optimizers": self.optimizers.state_dict(),
                    "scheduler": self.scheduler.state_dict(), "rng": ckpt.rng_state(),
                    "loop": asdict(self.state)}
-        ckpt.save_checkpoint(self.checkpoint_dir, self.state.step, payload, rank=self._rank_tag())
+        ckpt.save_checkpoint(self.checkpoint_dir, self.state.step, payload, rank=self._rank_tag(),
+                             keep=1 if self.world == 1 else 2)
 
     def restore(self) -> bool:
-        """Load the newest checkpoint in the checkpoint folder, if any; True when resumed."""
-        path = ckpt.latest_checkpoint(self.checkpoint_dir, rank=self._rank_tag())
-        if path is None:
+        """Load the newest checkpoint in the checkpoint folder, if any; True when resumed.
+
+        Under torchrun every rank loads the newest step that all ranks have saved (a kill during
+        a save can leave one rank a checkpoint ahead; two are kept per rank).
+        """
+        step = agree_on_min(ckpt.latest_step(self.checkpoint_dir, rank=self._rank_tag()))
+        if step < 0:
             return False
+        path = ckpt.checkpoint_path(self.checkpoint_dir, step, rank=self._rank_tag())  # type: ignore[arg-type]
         payload = ckpt.load_checkpoint(path)
         self.model.load_state_dict(payload["model"])
         self.optimizers.load_state_dict(payload["optimizers"])

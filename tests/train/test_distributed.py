@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -41,19 +42,37 @@ def test_shard_rows_splits_every_feature_consistently() -> None:
     torch.testing.assert_close(torch.cat(thirds), full, rtol=0, atol=0)
 
 
-def test_two_processes_match_one_process_loss_curve(tmp_path: Path) -> None:
+def _torchrun(out: Path, *extra: str, sparse: str = "sgd", check: bool = True) -> int:
+    env = {**os.environ, "PYTHONPATH": str(HERE), "OMP_NUM_THREADS": "1", "SPARSE_OPTIMIZER": sparse}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                           "--master-port", str(_free_port()), str(HERE / "dist_worker.py"), str(out), "0", *extra],
+                          env=env, check=check, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=240)
+    return done.returncode
+
+
+@pytest.mark.parametrize("sparse", ["sgd", pytest.param("rowwise_adagrad", marks=pytest.mark.slow)])
+def test_two_processes_match_one_process_loss_curve(tmp_path: Path, sparse: str) -> None:
     out = tmp_path / "two.json"
-    env = {**os.environ, "PYTHONPATH": str(HERE), "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                    "--master-port", str(_free_port()), str(HERE / "dist_worker.py"), str(out), "0"],
-                   env=env, check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=240)
+    _torchrun(out, sparse=sparse)
     two = json.loads(out.read_text())
     set_threads()
     seed_everything(0)
     train, splits = small_splits(batch_size=32)
-    one = fit(small_dlrm(), train, splits, [""], CONFIG, "cpu")
+    one = fit(small_dlrm(), train, splits, [""], dataclasses.replace(CONFIG, sparse_optimizer=sparse), "cpu")
     assert len(two["losses"]) == len(one.step_losses) == 30
     assert max(abs(a - b) for a, b in zip(two["losses"], one.step_losses)) < LOSS_TOLERANCE
     assert two["metrics"]["test_auc"] == pytest.approx(one.metrics["test_auc"], abs=1e-3)
     ranks = {r for tables in two["plan"].values() for table in tables.values() for r in table["ranks"]}
     assert ranks == {0, 1}  # the planner spread the tables over both processes
+
+
+@pytest.mark.slow
+def test_two_process_run_resumes_exactly(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    assert _torchrun(tmp_path / "x.json", str(folder), "interrupt", sparse="rowwise_adagrad", check=False) != 0
+    assert sorted(p.name for p in folder.glob("step-*.pt")) == [
+        "step-000000010.rank0.pt", "step-000000010.rank1.pt", "step-000000020.rank0.pt", "step-000000020.rank1.pt"]
+    _torchrun(tmp_path / "resumed.json", str(folder), sparse="rowwise_adagrad")
+    _torchrun(tmp_path / "straight.json", sparse="rowwise_adagrad")
+    resumed, straight = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("resumed", "straight"))
+    assert resumed["losses"] == straight["losses"] and resumed["metrics"] == straight["metrics"]
