@@ -39,7 +39,7 @@ from repro.harness.experiment import NullProgress, Progress
 from repro.harness.metrics import binary_metrics
 from repro.harness.train import checkpoint as ckpt
 from repro.harness.train.distributed import agree_on_min, all_gather_cat, global_mean, rank_and_world
-from repro.harness.train.optim import DENSE_OPTIMIZERS, Optimizers, SparseSpec, build_optimizers, make_dense_optimizer
+from repro.harness.train.optim import DENSE_OPTIMIZERS, SparseSpec, build_optimizers, make_dense_optimizer
 from repro.harness.train.timing import StepTimer
 
 
@@ -338,7 +338,7 @@ class _Loop:
         s.curve.append(row)
         s.loss_sum, s.loss_steps = 0.0, 0
         score = float(np.nanmean([row[_metric_name("val", "auc", t)] for t in self.tasks]))
-        self.progress.update(s.epoch + 1, s.examples / max(self.timer.seconds(), 1e-9),
+        self.progress.update(int(row["epoch"]), s.examples / max(self.timer.seconds(), 1e-9),
                              f"step {s.step} val AUC {score:.4f}")
         if score > s.best_score:
             s.best_score, s.best, s.stale = score, row, 0
