@@ -135,7 +135,7 @@ def read_table(fmt: LineFormat, data: bytes, types: dict[str, pa.DataType] | Non
     """Split `data` into typed columns with pyarrow (multi-threaded); empty fields become nulls."""
     return pacsv.read_csv(
         pa.BufferReader(data),
-        read_options=pacsv.ReadOptions(column_names=list(fmt.columns), block_size=4 << 20),
+        read_options=pacsv.ReadOptions(column_names=list(fmt.columns), block_size=1 << 20),
         parse_options=pacsv.ParseOptions(delimiter=fmt.sep.decode(), quote_char=False, double_quote=False,
                                          escape_char=False, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(column_types=types or fmt.types, null_values=[""],

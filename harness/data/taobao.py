@@ -27,6 +27,9 @@ kept events in (user, time) order.
 
 Histories are built one block at a time, so blocks are cut at user boundaries and a user split
 over two blocks (a file not grouped by user) is an error (:func:`.pipeline.check_groups_whole`).
+Histories are materialised per sample (the loader slices them like any jagged key): about
+min(t, L) values per key and row, i.e. billions of values for the full 100M-row file at L = 50
+(tens of GB on disk); memory stays bounded by the block size, but choose L with the disk in mind.
 """
 
 from __future__ import annotations
