@@ -37,7 +37,7 @@ from repro.harness.errors import DataError
 
 CACHE_ENV = "REPRO_CACHE_DIR"
 MANIFEST = "manifest.json"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: key-major chunk statistics (pass-1 chunks of format 1 must not be resumed)
 
 
 def resolve_cache_dir(flag: str | os.PathLike[str] | None = None) -> Path:
