@@ -144,12 +144,23 @@ step_papers() {
   [ ${#failed[@]} -eq 0 ] || { log "papers: failed: ${failed[*]} (their messages are above)"; return 1; }
 }
 
+# One asv gate: run BASE and HEAD, fail on a change beyond factor $1 among benchmarks matching $2.
+# asv continuous skips its comparison table when any benchmark failed on either commit, so then
+# the stored results are compared here for the record (the gate still fails).
+gate() {
+  "$ASV" continuous "${common[@]}" --factor "$1" --bench "$2" "$base" HEAD && return 0
+  log "asv: a benchmark failed or regressed; the comparison of the stored results:"
+  "$ASV" compare --machine "$machine" --factor "$1" --split "$base" HEAD || true
+  return 1
+}
+
 step_asv() {
   need_venv
   git rev-parse --verify --quiet "$base^{commit}" >/dev/null \
     || die "asv: baseline '$base' is not a commit here (a shallow clone? fetch with depth >= 2)"
-  local machine="${ASV_MACHINE:-$(hostname)}" rc=0
-  local common=(--machine "$machine" --show-stderr)
+  local rc=0
+  machine="${ASV_MACHINE:-$(hostname)}"
+  common=(--machine "$machine" --show-stderr)
   [ "$quick" = 1 ] && common+=(--quick)
   "$ASV" machine --yes --machine "$machine" >/dev/null
   # asv counts every number as lower-is-better; quality is tracked as 1 - AUC and NE, so a
@@ -157,10 +168,9 @@ step_asv() {
   # repeatable bit for bit on one machine: hence two gates with their own thresholds.
   log "asv: time and memory, $base vs HEAD, fail beyond x$time_factor"
   # asv ORs several --bench regexes, so --asv-bench joins this one as a lookahead.
-  "$ASV" continuous "${common[@]}" --factor "$time_factor" --bench "^(?!bench_quality\.)(?=.*(?:$asv_bench))" \
-    "$base" HEAD || rc=1
+  gate "$time_factor" "^(?!bench_quality\.)(?=.*(?:$asv_bench))" || rc=1
   log "asv: quality (track_*), $base vs HEAD, fail beyond x$quality_factor"
-  "$ASV" continuous "${common[@]}" --factor "$quality_factor" --bench '^bench_quality\.' "$base" HEAD || rc=1
+  gate "$quality_factor" '^bench_quality\.' || rc=1
   "$ASV" publish
   [ "$rc" = 0 ] || log "asv: regressions or failing benchmarks (tables above; '+' marks a regression)"
   return "$rc"
