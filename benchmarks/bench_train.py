@@ -28,7 +28,7 @@ class DLRMKaggleStep:
         return measure(steps=20)
 
     def track_ours_fp32(self, m: dict[str, float]) -> float:
-        """Our trainer's fp32 step, median wall ms."""
+        """Our trainer's fp32 step, mean wall ms."""
         return m["ours_ms"]
 
     def track_ours_bf16(self, m: dict[str, float]) -> float:
@@ -36,7 +36,7 @@ class DLRMKaggleStep:
         return m["ours_bf16_ms"]
 
     def track_torchrec_dmp(self, m: dict[str, float]) -> float:
-        """torchrec.models.dlrm.DLRM under DMP with fused SGD, median wall ms."""
+        """torchrec.models.dlrm.DLRM under DMP with fused SGD, mean wall ms."""
         return m["torchrec_dmp_ms"]
 
     def track_fp32_floor(self, m: dict[str, float]) -> float:
