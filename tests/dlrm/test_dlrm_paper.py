@@ -5,8 +5,6 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-import torch
-
 from repro.claims import Claim, evaluate
 from repro.harness.experiment import ExperimentContext
 from repro.papers.dlrm import experiment
@@ -25,7 +23,6 @@ def _claims() -> list[Claim]:
 
 
 def test_smoke_profile_gives_every_claimed_quantity(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     result = experiment.run(_context(tmp_path))
     assert {r.model for r in result.runs} == {"dlrm", "logreg"} and len(result.runs) == 4
     measured = result.measurements()

@@ -16,7 +16,7 @@ import torch
 from dist_worker import CONFIG
 from repro.harness.train.distributed import shard_rows
 from repro.harness.train.trainer import fit, seed_everything
-from train_helpers import set_threads, small_dlrm, small_splits
+from train_helpers import small_dlrm, small_splits
 
 HERE = Path(__file__).resolve().parent
 # Same global batch (32 = 2 x 16): per-step losses agree to float32 reduction-order noise.
@@ -30,7 +30,6 @@ def _free_port() -> int:
 
 
 def test_shard_rows_splits_every_feature_consistently() -> None:
-    set_threads()
     torch.manual_seed(0)
     model = small_dlrm()
     batch = next(iter(small_splits()[0]))
@@ -55,7 +54,6 @@ def test_two_processes_match_one_process_loss_curve(tmp_path: Path, sparse: str)
     out = tmp_path / "two.json"
     _torchrun(out, sparse=sparse)
     two = json.loads(out.read_text())
-    set_threads()
     seed_everything(0)
     train, splits = small_splits(batch_size=32)
     one = fit(small_dlrm(), train, splits, [""], dataclasses.replace(CONFIG, sparse_optimizer=sparse), "cpu")

@@ -15,14 +15,13 @@ import pytest
 
 from repro.harness.experiment import NullProgress
 from repro.harness.train.trainer import FitResult, TrainConfig, fit, seed_everything
-from train_helpers import RESUME_CONFIG, set_threads, small_dlrm, small_splits
+from train_helpers import RESUME_CONFIG, small_dlrm, small_splits
 
 HERE = Path(__file__).resolve().parent
 CONFIG = TrainConfig(epochs=2, lr=0.05, optimizer="adagrad", sparse_optimizer="rowwise_adagrad", eval_every_steps=20)
 
 
 def _run(config: TrainConfig = CONFIG, checkpoint_dir: Path | None = None, backend: str = "torchrec") -> FitResult:
-    set_threads()
     seed_everything(0)
     train, splits = small_splits()
     return fit(small_dlrm(backend), train, splits, [""], config, "cpu", checkpoint_dir=checkpoint_dir)
@@ -69,7 +68,6 @@ class _StopAtSecondEvaluation(NullProgress):
 def test_resume_in_process_is_exact(tmp_path: Path) -> None:
     config = dataclasses.replace(RESUME_CONFIG, epochs=3)
     reference = _run(config)
-    set_threads()
     seed_everything(0)
     train, splits = small_splits()
     with pytest.raises(_Interrupt, match="step 80"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 
 from repro.harness.models.dlrm import DLRM
 from repro.harness.models.embedding import make_tables
@@ -21,11 +20,6 @@ def small_splits(batch_size: int = 32) -> tuple[BatchList, dict[str, BatchList]]
     """Train (30 batches, reshuffled per epoch), validation and test (6 each) random CTR batches."""
     data = random_ctr_batches(42, batch_size, 4, ROWS, seed=3)
     return BatchList(data[:30], shuffle=True, seed=5), {"val": BatchList(data[30:36]), "test": BatchList(data[36:])}
-
-
-def set_threads() -> None:
-    """One intra-op thread: faster and steadier on a shared 2-core machine."""
-    torch.set_num_threads(1)
 
 
 # Long enough (300 steps) for the kill -9 test to land mid-training, short enough to stay fast.
