@@ -41,6 +41,13 @@ def test_bytes_match_pytorch_prepack(table: torch.Tensor, method: str, optimized
     assert torch.equal(ours, theirs)
 
 
+def test_minmax_bytes_match_fbgemm(table: torch.Tensor) -> None:
+    import fbgemm_gpu  # noqa: F401  (registers torch.ops.fbgemm)
+
+    ours = Fused4bitEmbeddingBag.from_float(table, "minmax").packed
+    assert torch.equal(ours, torch.ops.fbgemm.FloatToFusedNBitRowwiseQuantizedSBHalf(table, 4))
+
+
 def test_codebook_error_not_above_minmax(table: torch.Tensor) -> None:
     codebook = CodebookEmbeddingBag.from_float(table)
     err_codebook = torch.linalg.vector_norm(codebook.dequantized_weight() - table, dim=1)
