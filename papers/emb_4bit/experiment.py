@@ -18,7 +18,8 @@ from torch import nn
 
 from repro.harness.embeddings.memory import module_nbytes
 from repro.harness.embeddings.quant4bit import quantize_table, relative_row_error
-from repro.harness.embeddings.study import dataset_splits, dlrm_with_tables, table_factory, train_ctr
+from repro.harness.data.profile import profile_splits
+from repro.harness.embeddings.study import dlrm_with_tables, table_factory, train_ctr
 from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from repro.harness.train.trainer import evaluate
 
@@ -56,7 +57,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     runs: list[SeedRun] = []
     manifest: dict[str, Any] = {}
     for seed in ctx.seeds:
-        splits = dataset_splits(ctx.data_dir, ctx.work_dir, p, seed)
+        splits = profile_splits(ctx.data_dir, ctx.work_dir, p, seed)
         manifest = splits.manifest
         make = table_factory("full", {})
         model, trained = train_ctr("fp32", seed, lambda: dlrm_with_tables(splits.table_sizes, int(p["dim"]),

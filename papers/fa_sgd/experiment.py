@@ -21,7 +21,8 @@ from torch import nn
 from repro.harness.data.api import Splits
 from repro.harness.embeddings.collection import TableCollection
 from repro.harness.embeddings.memory import optimizer_state_nbytes
-from repro.harness.embeddings.study import dataset_splits, dlrm_with_tables, id_counts, table_factory
+from repro.harness.data.profile import profile_splits
+from repro.harness.embeddings.study import dlrm_with_tables, id_counts, table_factory
 from repro.harness.errors import ConfigError
 from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from repro.harness.models.factorization import MatrixFactorization
@@ -104,7 +105,7 @@ def train_one(name: str, method: str, lr: float, seed: int, task: dict[str, Any]
 
 def run_task(task: dict[str, Any], ctx: ExperimentContext, on_run: Callable[[SeedRun], None]) -> dict[str, Any]:
     """Tune each method's lr on the first seed, then train every seed; returns the dataset manifest."""
-    splits_by_seed = {seed: dataset_splits(ctx.data_dir, ctx.work_dir, task, seed) for seed in ctx.seeds}
+    splits_by_seed = {seed: profile_splits(ctx.data_dir, ctx.work_dir, task, seed) for seed in ctx.seeds}
     first = ctx.seeds[0]
     counts = id_counts(splits_by_seed[first].train, splits_by_seed[first].table_sizes)
     frequencies = {k: (c / c.sum()).float() for k, c in counts.items()}

@@ -25,7 +25,8 @@ from repro.harness.data.api import Splits
 from repro.harness.embeddings.collection import TableCollection
 from repro.harness.embeddings.memory import module_nbytes, parameter_count
 from repro.harness.embeddings.mixed_dim import MixedDimEmbeddingBag, alpha_power_dims, frequency_blocks
-from repro.harness.embeddings.study import dataset_splits, dlrm_with_tables, id_counts, table_factory, train_ctr
+from repro.harness.data.profile import profile_splits
+from repro.harness.embeddings.study import dlrm_with_tables, id_counts, table_factory, train_ctr
 from repro.harness.errors import ConfigError
 from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from repro.harness.models.factorization import MatrixFactorization
@@ -110,7 +111,7 @@ def run_task(task: dict[str, Any], ctx: ExperimentContext) -> tuple[list[SeedRun
     runs: list[SeedRun] = []
     manifest: dict[str, Any] = {}
     for seed in ctx.seeds:
-        splits = dataset_splits(ctx.data_dir, ctx.work_dir, task, seed)
+        splits = profile_splits(ctx.data_dir, ctx.work_dir, task, seed)
         manifest = splits.manifest
         counts = id_counts(splits.train, splits.table_sizes) if task["kind"] == "cf" else {}
         for name in task["models"]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from repro.harness.embeddings.study import dataset_splits, dlrm_with_tables, table_factory, train_ctr
+from repro.harness.data.profile import profile_splits
+from repro.harness.embeddings.study import dlrm_with_tables, table_factory, train_ctr
 from repro.harness.errors import ConfigError
 from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 
@@ -37,7 +38,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     full_bytes: dict[int, float] = {}
     manifest: dict[str, Any] = {}
     for seed in ctx.seeds:
-        splits = dataset_splits(ctx.data_dir, ctx.work_dir, p, seed)
+        splits = profile_splits(ctx.data_dir, ctx.work_dir, p, seed)
         manifest = splits.manifest
         for name in p["models"]:
             kind, options = table_options(name, int(p["threshold"]))
