@@ -1,8 +1,8 @@
 """Scaffolding shared by the embedding-compression reproductions (QR, MD, 4-bit, FA-SGD).
 
 Each of those papers trains the same CTR model on Criteo with a different embedding front-end,
-so the pieces live here once: the table front-ends by name, a DLRM whose plain tables are swapped
-for them, and one seed's training of it (the profile's splits come from
+so the pieces live here once: the table front-ends by name, a DLRM or a DCN whose plain tables are
+swapped for them, and one seed's training of it (the profile's splits come from
 :func:`repro.harness.data.profile.profile_splits`). Everything is keyed by plain dicts so that a paper's
 ``paper.toml`` profile parameters drive it directly.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import torch
 from torch import nn
+from torchrec.modules.embedding_configs import EmbeddingBagConfig
 
 from repro.harness.data.api import Splits
 from repro.harness.embeddings.memory import module_nbytes, parameter_count
@@ -24,11 +24,13 @@ from repro.harness.embeddings.collection import TableCollection
 from repro.harness.embeddings.mixed_dim import ProjectedEmbeddingBag
 from repro.harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
 from repro.harness.errors import ConfigError
+from repro.harness.models.dcn import DCN
 from repro.harness.models.dlrm import DLRM
 from repro.harness.models.embedding import make_tables
 from repro.harness.train.trainer import TrainConfig, fit, seed_everything
 
 TableFactory = Callable[[int, int], nn.Module]
+CTRModel = TypeVar("CTRModel", DLRM, DCN)
 
 
 def table_factory(kind: str, options: Mapping[str, Any]) -> TableFactory:
@@ -60,19 +62,39 @@ def table_factory(kind: str, options: Mapping[str, Any]) -> TableFactory:
     return make
 
 
+def plain_tables(table_sizes: Mapping[str, int], dim: int) -> list[EmbeddingBagConfig]:
+    """One plain table of `dim` columns per feature of `table_sizes`, in its order (what a model is built with)."""
+    names = list(table_sizes)
+    return make_tables(names, [table_sizes[n] for n in names], dim)
+
+
+def with_tables(model: CTRModel, table_sizes: Mapping[str, int], dim: int, make_table: TableFactory) -> CTRModel:
+    """`model` with the plain tables of its sparse front-end replaced by `make_table`'s.
+
+    The new :class:`TableCollection` pools the same features in the same order and width, so
+    everything after the front-end (interaction, cross network, MLPs) is exactly the baseline's.
+    """
+    model.sparse.collection = TableCollection({n: make_table(rows, dim) for n, rows in table_sizes.items()},
+                                              {n: dim for n in table_sizes})
+    return model
+
+
 def dlrm_with_tables(table_sizes: Mapping[str, int], dim: int, bottom: list[int], top: list[int],
                      make_table: TableFactory) -> DLRM:
-    """A DLRM (harness/models/dlrm.py) whose per-feature tables come from `make_table`.
+    """A DLRM (harness/models/dlrm.py) whose per-feature tables come from `make_table`."""
+    return with_tables(DLRM(bottom, top, plain_tables(table_sizes, dim), backend="torch"), table_sizes, dim,
+                       make_table)
 
-    The model is built with plain tables, then its embedding collection is replaced by a
-    :class:`TableCollection` of the same features in the same order, so the dot interaction and
-    the MLPs are exactly those of the baseline.
+
+def dcn_with_tables(table_sizes: Mapping[str, int], dim: int, num_dense: int, cross_layers: int, deep: list[int],
+                    make_table: TableFactory) -> DCN:
+    """A DCN (harness/models/dcn.py) whose per-feature tables come from `make_table`.
+
+    `num_dense` dense features are stacked after the embeddings; `cross_layers` and the `deep`
+    widths are the DCN's (the QR paper: 6 and 512-256-64).
     """
-    names = list(table_sizes)
-    model = DLRM(bottom, top, make_tables(names, [table_sizes[n] for n in names], dim), backend="torch")
-    model.sparse.collection = TableCollection({n: make_table(table_sizes[n], dim) for n in names},
-                                              {n: dim for n in names})
-    return model
+    return with_tables(DCN(num_dense, plain_tables(table_sizes, dim), cross_layers, deep, backend="torch"),
+                       table_sizes, dim, make_table)
 
 
 def train_config(params: Mapping[str, Any], optimizer: str | None = None) -> TrainConfig:
