@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     request = RunRequest(paper_id=args.paper, profile=args.profile, seeds=args.seeds, device=args.device,
                          data_dir=args.data_dir, results_dir=_results_dir(args), resume=args.resume,
-                         nproc=args.nproc, figures=not args.no_figures)
+                         nproc=args.nproc, figures=not args.no_figures, threads=args.threads)
     run(request, console)
     return 0
 
@@ -250,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run from its checkpoints")
     p.add_argument("--nproc", type=_positive_int, default=1,
                    help="processes on this machine (torchrun; gloo on CPU, nccl on CUDA)")
+    p.add_argument("--threads", type=_positive_int,
+                   help="torch CPU threads per process (default: the profile's, else one per core)")
     p.add_argument("--no-figures", action="store_true", help="skip the figure notebook after the run")
     p.set_defaults(func=cmd_run)
 

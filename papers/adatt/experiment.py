@@ -39,8 +39,6 @@ DEFAULTS: dict[str, Any] = {
     "eval_batch_size": 8192,        # evaluation only; no effect on results
     "tower_hidden": [32],           # Table 5
     "models": None,                 # None = every model in MODELS
-    "threads": 1,                   # torch CPU threads during the run (our choice: these small models
-                                    # run fastest on one thread; two oversubscribe a busy 2-core machine)
 }
 
 LEVELS_6 = [[128], [64]]  # Table 5: 6 experts per level, expert hidden dims 128, 64
@@ -137,16 +135,6 @@ def build_model(name: str, input_dim: int, num_tasks: int, tower_hidden: list[in
 def run(ctx: ExperimentContext) -> ExperimentResult:
     """Train every model of the profile for every seed; return per-seed test AUCs and the data manifest."""
     params = resolve_params(ctx.params)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(params["threads"])
-    try:
-        return _run(ctx, params)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(ctx: ExperimentContext, params: dict[str, Any]) -> ExperimentResult:
-    """:func:`run` with resolved parameters: parse the data once, then fit each model x seed."""
     data = load_data(ctx, params)
     for note in data.notes:
         ctx.progress.log(note)

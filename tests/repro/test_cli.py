@@ -39,6 +39,7 @@ def test_planned_paper_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: 
     (["--profile", "huge"], "invalid choice"),
     (["--device", "tpu"], "invalid choice"),
     (["--nproc", "-1"], "must be at least 1"),
+    (["--threads", "0"], "must be at least 1"),
 ])
 def test_bad_flag_values(capsys: pytest.CaptureFixture[str], flags: list[str], message: str) -> None:
     code, out = run_cli(capsys, "run", "adatt", *flags)

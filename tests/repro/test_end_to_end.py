@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from repro.cli import EXIT_USER_ERROR, main
 from repro.records import iter_records
@@ -15,7 +16,9 @@ from repro.records import iter_records
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One smoke run of AdaTT (synthetic census rows), shared by the tests of this module."""
     results = tmp_path_factory.mktemp("results")
+    threads = torch.get_num_threads()
     assert main(["run", "adatt", "--profile", "smoke", "--results", str(results)]) == 0
+    assert torch.get_num_threads() == threads, "the run's thread count leaked into the caller"
     return results
 
 
@@ -25,6 +28,7 @@ def test_smoke_run_writes_a_complete_record(smoke_run: Path) -> None:
     assert not any(p.name.endswith(".partial") for p in run_dir.parent.iterdir())
     assert record["status"] == "completed" and len(record["config_hash"]) == 16
     assert record["config"]["profile"] == "smoke" and record["config"]["seeds"]
+    assert record["config"]["threads"] == 1, "the smoke profile's threads = 1 is not in the config"
     env = record["environment"]
     assert {"torch", "torchrec", "fbgemm-gpu-cpu"} <= set(env["packages"]) and env["cpu"] and "commit" in env["git"]
     assert record["dataset"], "the dataset manifest is empty"

@@ -87,6 +87,7 @@ def test_paper_without_folder_file_is_planned(tmp_path: Path) -> None:
     (lambda t: t.replace('rhs = "b:auc"', 'rhs = "bauc"'), "key 'rhs' must be '<model>:<metric>'"),
     (lambda t: t.replace("[profiles.full]\ndescription = \"f\"\nseeds = 100\n", ""), "missing profile \\[profiles.full\\]"),
     (lambda t: t.replace("seeds = 2", "seeds = 0"), "seeds' must be >= 1"),
+    (lambda t: t.replace("seeds = 2", "seeds = 2\nthreads = 0"), "threads' must be >= 1"),
     (lambda t: t.replace('arxiv = "2000.00001"', 'arxiv = "2000.99999"'), "catalog says"),
     (lambda t: t + "[[claims]]\nid = \"c1\"\nkind = \"value\"\nstatement = \"x\"\nsource = \"T\"\nlhs = \"a:auc\"\n"
                    "paper_value = 0.8\ntolerance = 0.01\n", "duplicate claim id"),
