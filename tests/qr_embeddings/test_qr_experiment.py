@@ -1,4 +1,4 @@
-"""The qr-embeddings smoke profile runs end to end through experiment.run and gives every claim its quantities."""
+"""The qr-embeddings smoke profile runs DLRM and DCN end to end through experiment.run and gives every claim its quantities."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from repro.claims import evaluate
+from repro.harness.errors import ConfigError
 from repro.harness.experiment import ExperimentContext
+from repro.papers.qr_embeddings.experiment import architectures
 from repro.registry import get_paper
 
 
@@ -29,10 +31,22 @@ def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
                             work_dir=tmp_path / "work", params=profile.params)
     result = paper.experiment()(ctx)
     measured = result.measurements()
-    assert {run.model for run in result.runs} == set(profile.params["models"])
+    params = profile.params
+    assert params["architectures"] == ["dlrm", "dcn"]
+    assert {run.model for run in result.runs} == {f"{a}_{m}" for a in params["architectures"] for m in params["models"]}
+    assert {claim.lhs.split("_")[0] for claim in paper.claims} == {"dlrm", "dcn"}
     for claim in paper.claims:
         assert all(len(measured[q]) == 2 for q in claim.quantities()), claim.id
         assert evaluate(claim, measured).status in ("reproduced", "not reproduced", "inconclusive")
-    ratio = measured["qr_mult_4:bytes_vs_full"][0]
-    assert 0.2 < ratio < 0.5
-    assert measured["qr_mult_60:embedding_bytes"][0] < measured["hashing_4:embedding_bytes"][0]
+    for arch in params["architectures"]:
+        ratio = measured[f"{arch}_qr_mult_4:bytes_vs_full"][0]
+        assert 0.2 < ratio < 0.5
+        assert measured[f"{arch}_qr_mult_60:embedding_bytes"][0] < measured[f"{arch}_hashing_4:embedding_bytes"][0]
+    # the same tables in both architectures; only the model around them differs
+    assert measured["dcn_qr_mult_4:embedding_bytes"] == measured["dlrm_qr_mult_4:embedding_bytes"]
+    assert measured["dcn_full:model_bytes"] != measured["dlrm_full:model_bytes"]
+
+
+def test_unknown_architecture_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        architectures({"architectures": ["dlrm", "wukong"]})
