@@ -1,9 +1,15 @@
-"""Binary-classification metrics as recommendation papers report them.
+"""Evaluation metrics as recommendation papers report them: click prediction and rating prediction.
 
-AUC comes from torchmetrics; NE (normalized entropy: the log loss divided by the entropy of the
-empirical CTR, He et al., ADKDD 2014, the metric of Meta's papers) from torchrec.metrics; log
-loss, accuracy and calibration (predicted CTR / observed CTR) in float64 here. All take the
-model's logits and 0/1 labels over a whole evaluation split.
+Click prediction (:func:`binary_metrics`): AUC comes from torchmetrics; NE (normalized entropy:
+the log loss divided by the entropy of the empirical CTR, He et al., ADKDD 2014, the metric of
+Meta's papers) from torchrec.metrics; log loss, accuracy and calibration (predicted CTR /
+observed CTR) in float64 here. They take the model's logits and 0/1 labels.
+
+Rating prediction (:func:`regression_metrics`; explicit-rating matrix factorization, as in the
+collaborative-filtering experiments of Ginart et al. 2019): MSE, RMSE and MAE in float64 of
+predicted against true ratings.
+
+Every function takes the outputs and labels of a whole evaluation split.
 """
 
 from __future__ import annotations
@@ -34,3 +40,11 @@ def binary_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, floa
         "calibration": probs.mean().item() / ctr if ctr > 0 else float("nan"),
         "ctr": ctr,
     }
+
+
+def regression_metrics(predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """MSE, RMSE and MAE of `predictions` against `targets` (1-D, e.g. predicted and true ratings)."""
+    error = (predictions.detach().reshape(-1).to(torch.float64).cpu()
+             - targets.detach().reshape(-1).to(torch.float64).cpu())
+    mse = error.square().mean().item()
+    return {"mse": mse, "rmse": mse ** 0.5, "mae": error.abs().mean().item()}

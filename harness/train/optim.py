@@ -13,13 +13,16 @@ ordinary optimiser (facebookresearch/dlrm; TorchRec's ``FusedEmbeddingBagCollect
 * The plain-PyTorch fallback (``EmbeddingBagList``) produces sparse gradients and gets torch's
   sparse-aware counterpart (SGD, exact Adagrad, SparseAdam): again only looked-up rows move.
 
-Every remaining parameter goes to the dense optimiser named by ``TrainConfig.optimizer``. A
-whole table is never updated densely.
+Every remaining parameter goes to the dense optimiser named by ``TrainConfig.optimizer``
+(:data:`DENSE_OPTIMIZERS`; ``amsgrad`` is Adam with the AMSGrad maximum of second moments, Reddi
+et al., ICLR 2018, the optimiser of Ginart et al. 2019's CTR experiments). A whole table is never
+updated densely.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterable
 
 import torch
@@ -38,6 +41,7 @@ DENSE_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "sgd": torch.optim.SGD,
     "adagrad": torch.optim.Adagrad,
+    "amsgrad": partial(torch.optim.Adam, amsgrad=True),
 }
 # TorchRec maps these optimiser classes onto FBGEMM's fused TBE optimisers.
 FUSED_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {

@@ -1,22 +1,28 @@
-"""The training loop shared by every paper: steps and epochs, per-task BCE, evaluation, selection.
+"""The training loop shared by every paper: steps and epochs, per-task loss, evaluation, selection.
 
-A model maps a batch to logits of shape ``[batch, tasks]`` (single-task models return
-``[batch, 1]`` or ``[batch]``); labels have the same shape. Every split in `eval_splits`
-(validation and test) is evaluated after each epoch, or every ``eval_every_steps`` steps and at
-the end; each evaluation is one row of the curve. The reported metrics are those of the
-evaluation with the best mean validation AUC over tasks (the selection rule of the MMoE/PLE/AdaTT
-census benchmark: BorealisAI/MMoEEx-MTL picks the epoch with the best sum of validation AUCs),
-and the last evaluation's are kept too as ``final_*``.
+A model maps a batch to outputs of shape ``[batch, tasks]`` (single-task models return
+``[batch, 1]`` or ``[batch]``); labels have the same shape. The loss (``TrainConfig.loss``) is
+the sum over tasks of either binary cross-entropy on logits (``"bce"``, click prediction) or
+mean squared error on predicted values (``"mse"``, explicit-rating matrix factorization as in
+Ginart et al. 2019's collaborative filtering); see :data:`OBJECTIVES`. Every split in
+`eval_splits` (validation and test) is evaluated after each epoch, or every ``eval_every_steps``
+steps and at the end; each evaluation is one row of the curve. The reported metrics are those of
+the evaluation with the best validation score, the mean over tasks of the objective's selection
+metric: the highest AUC for ``bce`` (the selection rule of the MMoE/PLE/AdaTT census benchmark:
+BorealisAI/MMoEEx-MTL picks the epoch with the best sum of validation AUCs), the lowest RMSE for
+``mse``; the last evaluation's are kept too as ``final_*``.
 
 Embedding tables are trained by FBGEMM's fused optimisers when ``sparse_optimizer`` is set
-(:mod:`repro.harness.train.optim`); the rest by the dense optimiser. With a `checkpoint_dir`, the
+(:mod:`repro.harness.train.optim`); the rest by the dense optimiser. A caller whose method is an
+optimiser of its own (frequency-aware SGD for the tables, papers/fa_sgd) passes prebuilt
+:class:`~repro.harness.train.optim.Optimizers` to :func:`fit` instead. With a `checkpoint_dir`, the
 loop writes atomic checkpoints every ``checkpoint_every_steps`` steps and resumes from the newest
 one it finds there, so an interrupted run finishes with exactly the metrics of an uninterrupted
 one (on CPU; same seed, same data). Under ``torchrun`` (see :mod:`repro.harness.train.distributed`)
 each rank trains on its shard of every global batch and metrics are computed over all ranks.
 
-Metric names: ``<split>_<metric>_<task>`` (e.g. ``test_auc_income``); for a single task named
-``""`` the suffix is dropped (``test_auc``).
+Metric names: ``<split>_<metric>_<task>`` (e.g. ``test_auc_income``, ``test_rmse``); for a single
+task named ``""`` the suffix is dropped (``test_auc``).
 """
 
 from __future__ import annotations
@@ -28,18 +34,20 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol, Sized
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sized
 
 import numpy as np
 import torch
 from torch import nn
 
 from repro.harness.atomic import write_json
+from repro.harness.errors import ConfigError
 from repro.harness.experiment import NullProgress, Progress
-from repro.harness.metrics import binary_metrics
+from repro.harness.metrics import binary_metrics, regression_metrics
 from repro.harness.train import checkpoint as ckpt
 from repro.harness.train.distributed import agree_on_min, all_gather_cat, global_mean, rank_and_world
-from repro.harness.train.optim import DENSE_OPTIMIZERS, SparseSpec, build_optimizers, make_dense_optimizer
+from repro.harness.train.optim import (DENSE_OPTIMIZERS, Optimizers, SparseSpec, build_optimizers,
+                                       make_dense_optimizer)
 from repro.harness.train.timing import StepTimer
 
 
@@ -110,14 +118,48 @@ class TensorBatches:
 
 
 @dataclass(frozen=True)
+class Objective:
+    """A training loss, the evaluation metrics that go with it, and how they select the best evaluation.
+
+    `select` names the metric whose validation mean over tasks picks the reported evaluation and
+    drives early stopping; `maximize` says whether higher is better.
+    """
+
+    criterion: Callable[[], nn.Module]
+    metrics: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
+    select: str
+    maximize: bool
+
+    def validation_value(self, row: dict[str, float], tasks: list[str]) -> float:
+        """The mean over tasks of the selection metric on the validation split of a curve row."""
+        return float(np.nanmean([row[_metric_name("val", self.select, t)] for t in tasks]))
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "bce": Objective(nn.BCEWithLogitsLoss, binary_metrics, select="auc", maximize=True),
+    "mse": Objective(nn.MSELoss, regression_metrics, select="rmse", maximize=False),
+}
+
+
+def get_objective(loss: str) -> Objective:
+    """The :class:`Objective` of a loss name (a clear error for an unknown one)."""
+    try:
+        return OBJECTIVES[loss]
+    except KeyError:
+        raise ConfigError(f"unknown loss {loss!r}; known: {', '.join(OBJECTIVES)}") from None
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and loop settings.
 
     `lr_decay` multiplies the dense learning rate after every epoch (1 = off).
     `sparse_optimizer` (``sgd``, ``rowwise_adagrad``, ``adam``) trains embedding tables with
     FBGEMM's fused optimiser at `sparse_lr` (default `lr`); None leaves them to the dense one.
+    `loss` is ``"bce"`` (logits, AUC/log loss metrics, best validation AUC) or ``"mse"`` (predicted
+    values such as ratings, MSE/RMSE/MAE metrics, best validation RMSE); see :data:`OBJECTIVES`.
     `eval_every_steps` evaluates every N steps and at the end instead of after each epoch;
-    `early_stopping_patience` counts evaluations without a better validation AUC.
+    `early_stopping_patience` counts evaluations without a better validation score.
     `max_steps` stops training early (smoke runs, benchmarks). `precision` ``"bf16"`` runs the
     forward pass under bfloat16 autocast (loss and optimiser stay in fp32).
     """
@@ -134,6 +176,7 @@ class TrainConfig:
     checkpoint_every_steps: int | None = None
     max_steps: int | None = None
     precision: str = "fp32"
+    loss: str = "bce"
 
     def sparse_spec(self) -> SparseSpec | None:
         """The embedding optimiser, if any."""
@@ -193,23 +236,25 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: BatchSource, tasks: list[str], split: str,
-             device: torch.device, precision: str = "fp32") -> dict[str, float]:
-    """Metrics of `model` on every batch of `batches`, per task, named ``<split>_<metric>_<task>``.
+             device: torch.device, precision: str = "fp32", loss: str = "bce") -> dict[str, float]:
+    """Metrics of `loss`'s objective for `model` on every batch of `batches`, per task, named
+    ``<split>_<metric>_<task>``.
 
-    Under torchrun every rank evaluates its shard and the logits of all ranks are gathered.
+    Under torchrun every rank evaluates its shard and the outputs of all ranks are gathered.
     """
+    metrics = get_objective(loss).metrics
     model.eval()
-    logits, labels = [], []
+    outputs, labels = [], []
     for batch in batches:
         batch = batch.to(device)
         with _autocast(device, precision):
             out = model(batch)
-        logits.append(_as_matrix(out).float().cpu())
+        outputs.append(_as_matrix(out).float().cpu())
         labels.append(_as_matrix(batch.labels).float().cpu())
-    all_logits, all_labels = all_gather_cat(torch.cat(logits)), all_gather_cat(torch.cat(labels))
+    all_outputs, all_labels = all_gather_cat(torch.cat(outputs)), all_gather_cat(torch.cat(labels))
     result: dict[str, float] = {}
     for t, task in enumerate(tasks):
-        for metric, value in binary_metrics(all_logits[:, t], all_labels[:, t]).items():
+        for metric, value in metrics(all_outputs[:, t], all_labels[:, t]).items():
             result[_metric_name(split, metric, task)] = value
     return result
 
@@ -236,20 +281,31 @@ class _LoopState:
     epoch_loader_state: Any = None
 
 
+def _take_or_build_optimizers(model: nn.Module, config: TrainConfig, device: torch.device,
+                              optimizers: Optimizers | None) -> tuple[nn.Module, Optimizers]:
+    """The caller's prebuilt `optimizers`, or those `config` names (see :func:`build_optimizers`)."""
+    if optimizers is None:
+        return build_optimizers(model, config.optimizer, config.lr, config.weight_decay, config.sparse_spec(), device)
+    if config.sparse_optimizer is not None:
+        raise ConfigError(f"sparse_optimizer {config.sparse_optimizer!r} is set but prebuilt optimizers were "
+                          "passed too; give the tables' optimizer one way only")
+    return model, optimizers
+
+
 class _Loop:
     """One training run: model, optimisers, schedule, state; steps, evaluates, checkpoints."""
 
     def __init__(self, model: nn.Module, train: BatchSource, eval_splits: dict[str, BatchSource],
                  tasks: list[str], config: TrainConfig, device: torch.device, progress: Progress,
-                 checkpoint_dir: Path | None) -> None:
+                 checkpoint_dir: Path | None, optimizers: Optimizers | None) -> None:
         self.train, self.eval_splits, self.tasks, self.config = train, eval_splits, tasks, config
         self.device, self.progress, self.checkpoint_dir = device, progress, checkpoint_dir
         self.rank, self.world = rank_and_world()
+        self.objective = get_objective(config.loss)
         model.to(device)
-        self.model, self.optimizers = build_optimizers(model, config.optimizer, config.lr, config.weight_decay,
-                                                       config.sparse_spec(), device)
+        self.model, self.optimizers = _take_or_build_optimizers(model, config, device, optimizers)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizers.dense, gamma=config.lr_decay)
-        self.loss_fn = nn.BCEWithLogitsLoss(reduction="mean")
+        self.loss_fn = self.objective.criterion()
         self.timer = StepTimer(device)
         self.state = _LoopState()
 
@@ -313,9 +369,9 @@ class _Loop:
         self.model.train()
         with _autocast(self.device, self.config.precision):
             out = self.model(batch)
-        logits = _as_matrix(out).float()
-        labels = _as_matrix(batch.labels).to(logits.dtype)
-        loss = sum(self.loss_fn(logits[:, t], labels[:, t]) for t in range(len(self.tasks)))
+        outputs = _as_matrix(out).float()
+        labels = _as_matrix(batch.labels).to(outputs.dtype)
+        loss = sum(self.loss_fn(outputs[:, t], labels[:, t]) for t in range(len(self.tasks)))
         timer.mark("forward")
         loss.backward()  # type: ignore[union-attr]
         timer.mark("backward")
@@ -334,12 +390,14 @@ class _Loop:
         row: dict[str, float] = {"epoch": s.epoch + (1 if s.step_in_epoch else 0), "step": s.step,
                                  "train_loss": s.loss_sum / max(s.loss_steps, 1)}
         for split, batches in self.eval_splits.items():
-            row.update(evaluate(self.model, batches, self.tasks, split, self.device, self.config.precision))
+            row.update(evaluate(self.model, batches, self.tasks, split, self.device, self.config.precision,
+                                self.config.loss))
         s.curve.append(row)
         s.loss_sum, s.loss_steps = 0.0, 0
-        score = float(np.nanmean([row[_metric_name("val", "auc", t)] for t in self.tasks]))
+        value = self.objective.validation_value(row, self.tasks)
+        score = value if self.objective.maximize else -value
         self.progress.update(int(row["epoch"]), s.examples / max(self.timer.seconds(), 1e-9),
-                             f"step {s.step} val AUC {score:.4f}")
+                             f"step {s.step} val {self.objective.select.upper()} {value:.4f}")
         if score > s.best_score:
             s.best_score, s.best, s.stale = score, row, 0
         else:
@@ -392,13 +450,18 @@ class _Loop:
 
 def fit(model: nn.Module, train: BatchSource, eval_splits: dict[str, BatchSource], tasks: list[str],
         config: TrainConfig, device: torch.device | str = "cpu",
-        progress: Progress | None = None, checkpoint_dir: Path | None = None) -> FitResult:
+        progress: Progress | None = None, checkpoint_dir: Path | None = None,
+        optimizers: Optimizers | None = None) -> FitResult:
     """Train `model`; return the best-validation and final metrics, the curve and the cost.
 
-    The model is trained with the sum of per-task binary cross-entropies (equal task weights, as
-    in AdaTT Sec. 4.1). `eval_splits` must contain ``"val"``. With `checkpoint_dir`, training
-    resumes from the newest checkpoint there, and a finished run leaves ``result.json`` there so
-    that calling `fit` again returns it without training (the runner's ``--resume``).
+    The model is trained with the sum of per-task losses of ``config.loss`` (equal task weights,
+    as in AdaTT Sec. 4.1). `eval_splits` must contain ``"val"``. `optimizers`, if given, replace
+    the ones `config` would build (``optimizer``, ``lr``, ``weight_decay`` are then unused and
+    ``sparse_optimizer`` must be None); they must cover `model`'s parameters on `device`, and
+    ``config.lr_decay`` still schedules their dense part. They are checkpointed like built ones.
+    With `checkpoint_dir`, training resumes from the newest checkpoint there, and a finished run
+    leaves ``result.json`` there so that calling `fit` again returns it without training (the
+    runner's ``--resume``).
     """
     if "val" not in eval_splits:
         raise ValueError("eval_splits needs a 'val' split to select the best evaluation")
@@ -407,7 +470,7 @@ def fit(model: nn.Module, train: BatchSource, eval_splits: dict[str, BatchSource
     if checkpoint_dir is not None and (checkpoint_dir / "result.json").exists():
         progress.log(f"{checkpoint_dir.name}: finished before, reusing its result")
         return FitResult(**json.loads((checkpoint_dir / "result.json").read_text()))
-    loop = _Loop(model, train, eval_splits, tasks, config, device, progress, checkpoint_dir)
+    loop = _Loop(model, train, eval_splits, tasks, config, device, progress, checkpoint_dir, optimizers)
     if checkpoint_dir is not None:
         loop.restore()
     result = loop.run()

@@ -6,13 +6,13 @@ by the method under test; the remaining dense parameters by the task's ``dense_o
 same for every method) or, without one, by plain SGD for the SGD family and by the same adaptive
 method otherwise (our choice; the paper's split is unverified). Each method's learning rate is
 picked from its grid by validation AUC on the first seed (an equal tuning budget per method),
-then every seed is trained with it. Optimizer memory is measured from the table optimizer's
-state tensors.
+then every seed is trained with it. Training is the shared trainer's (BCE, evaluation after each
+epoch, best validation AUC) with the method's optimizers passed in prebuilt. Optimizer memory is
+measured from the table optimizer's state tensors.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 import torch
@@ -27,9 +27,8 @@ from repro.harness.errors import ConfigError
 from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from repro.harness.models.factorization import MatrixFactorization
 from repro.harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
-from repro.harness.optim.loop import train_loop
 from repro.harness.train.optim import Optimizers, make_dense_optimizer
-from repro.harness.train.trainer import seed_everything
+from repro.harness.train.trainer import TrainConfig, fit, seed_everything
 
 METHODS = ("sgd", "fa_sgd", "cf_sgd", "adagrad", "adam")
 
@@ -91,15 +90,16 @@ def train_one(name: str, method: str, lr: float, seed: int, task: dict[str, Any]
     """Seed, build and train one (task, method, lr); record AUC/logloss and optimizer bytes."""
     seed_everything(seed)
     model, tables = build_model(task, splits)
+    model.to(ctx.device)  # the optimizers' per-row state lives on the tables' device
     optimizers = make_optimizers(method, lr, model, tables, frequencies, task)
-    ctx.progress.start_job(name, seed, int(task["epochs"]))
-    started = time.perf_counter()
-    result = train_loop(model, splits.train, {"val": splits.val, "test": splits.test}, optimizers, "bce",
-                        int(task["epochs"]), ctx.progress, ctx.device)
+    config = TrainConfig(epochs=int(task["epochs"]), lr=lr)
+    ctx.progress.start_job(name, seed, config.epochs)
+    result = fit(model, splits.train, {"val": splits.val, "test": splits.test}, [""], config, ctx.device,
+                 ctx.progress, optimizers=optimizers)
     ctx.progress.end_job()
     metrics = dict(result.metrics, optimizer_bytes=float(optimizer_state_nbytes(optimizers.sparse[0])), lr=lr)
     return SeedRun(model=name, seed=seed, metrics=metrics, curve=result.curve,
-                   wall_time_s=time.perf_counter() - started, examples_per_s=result.examples_per_s,
+                   wall_time_s=result.wall_time_s, examples_per_s=result.examples_per_s,
                    config={"method": method, "lr": lr, **{k: v for k, v in task.items() if k != "lrs"}})
 
 

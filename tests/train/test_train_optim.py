@@ -1,12 +1,14 @@
-"""Sparse optimisation: FBGEMM's fused updates touch only looked-up rows and match the textbook rules."""
+"""Optimisers: FBGEMM's fused updates touch only looked-up rows and match the textbook rules; dense ones by name."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import pytest
 import torch
 
 from repro.harness.errors import ConfigError
-from repro.harness.train.optim import SparseSpec, build_optimizers
+from repro.harness.train.optim import SparseSpec, build_optimizers, make_dense_optimizer
 from repro.harness.train.synthetic import random_ctr_batches
 from train_helpers import ROWS, small_dlrm
 
@@ -66,3 +68,21 @@ def test_unsupported_combinations_are_config_errors() -> None:
         SparseSpec("adam", 0.1).fused(CPU)
     with pytest.raises(ConfigError, match="fallback"):
         build_optimizers(small_dlrm("torch"), "sgd", 0.1, 0.0, SparseSpec("rowwise_adagrad", 0.1), CPU)
+
+
+def _steps(optimizer_of: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]) -> torch.Tensor:
+    """A parameter after three steps of `optimizer_of` with a large, then small gradients (AMSGrad's case)."""
+    param = torch.nn.Parameter(torch.ones(2))
+    optimizer = optimizer_of([param])
+    for scale in (10.0, 0.1, 0.1):
+        param.grad = torch.full_like(param, scale)
+        optimizer.step()
+    return param.detach()
+
+
+def test_amsgrad_is_adam_keeping_the_max_second_moment() -> None:
+    amsgrad = _steps(lambda params: make_dense_optimizer(params, "amsgrad", 0.1))
+    torch.testing.assert_close(amsgrad, _steps(lambda params: torch.optim.Adam(params, lr=0.1, amsgrad=True)),
+                               rtol=0, atol=0)
+    # Plain Adam's second moment decays after the large gradient, so its later steps are larger.
+    assert not torch.equal(amsgrad, _steps(lambda params: make_dense_optimizer(params, "adam", 0.1)))

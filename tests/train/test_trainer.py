@@ -1,8 +1,10 @@
-"""The training loop: determinism, exact resume (also after kill -9), schedule, early stopping, timing."""
+"""The training loop: determinism, exact resume (also after kill -9), schedule, early stopping, timing,
+progress, the MSE objective and caller-built optimizers."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import signal
@@ -10,21 +12,62 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
+import torch
+from rich.console import Console
+from torch import nn
 
-from repro.harness.experiment import NullProgress
+from repro.harness.errors import ConfigError
+from repro.harness.experiment import NullProgress, Progress
+from repro.harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
+from repro.harness.train.optim import Optimizers
 from repro.harness.train.trainer import FitResult, TrainConfig, fit, seed_everything
-from train_helpers import RESUME_CONFIG, small_dlrm, small_splits
+from repro.progress import ConsoleProgress
+from train_helpers import RESUME_CONFIG, LinearRating, rating_splits, small_dlrm, small_splits
 
 HERE = Path(__file__).resolve().parent
 CONFIG = TrainConfig(epochs=2, lr=0.05, optimizer="adagrad", sparse_optimizer="rowwise_adagrad", eval_every_steps=20)
 
 
-def _run(config: TrainConfig = CONFIG, checkpoint_dir: Path | None = None, backend: str = "torchrec") -> FitResult:
+def _run(config: TrainConfig = CONFIG, checkpoint_dir: Path | None = None, progress: Progress | None = None,
+         backend: str = "torchrec") -> FitResult:
     seed_everything(0)
     train, splits = small_splits()
-    return fit(small_dlrm(backend), train, splits, [""], config, "cpu", checkpoint_dir=checkpoint_dir)
+    return fit(small_dlrm(backend), train, splits, [""], config, "cpu", progress, checkpoint_dir)
+
+
+def _cf_sgd_optimizers(model: nn.Module, lr: float) -> Optimizers:
+    """CF-SGD (counter-based frequency-aware SGD, papers/fa_sgd) on the tables, plain SGD on the rest."""
+    tables = [m.weight for m in model.modules() if isinstance(m, nn.EmbeddingBag)]
+    table_ids = {id(p) for p in tables}
+    dense = [p for p in model.parameters() if id(p) not in table_ids]
+    return Optimizers(dense=torch.optim.SGD(dense, lr=lr),
+                      sparse=[FrequencyAwareSGD([{"params": tables, "frequency": COUNTER}], lr=lr)])
+
+
+def _run_cf_sgd(config: TrainConfig, checkpoint_dir: Path | None = None,
+                progress: Progress | None = None) -> FitResult:
+    seed_everything(0)
+    train, splits = small_splits()
+    model = small_dlrm("torch")
+    return fit(model, train, splits, [""], config, "cpu", progress, checkpoint_dir,
+               optimizers=_cf_sgd_optimizers(model, config.lr))
+
+
+def _run_ratings(config: TrainConfig, progress: Progress | None = None) -> FitResult:
+    seed_everything(0)
+    train, splits = rating_splits()
+    return fit(LinearRating(4), train, splits, [""], config, "cpu", progress)
+
+
+class _Recording(NullProgress):
+    def __init__(self) -> None:
+        self.updates: list[tuple[int, str]] = []
+
+    def update(self, epoch: int, examples_per_s: float, message: str = "") -> None:
+        self.updates.append((epoch, message))
 
 
 def test_same_seed_gives_bitwise_identical_metrics() -> None:
@@ -65,18 +108,26 @@ class _StopAtSecondEvaluation(NullProgress):
             raise _Interrupt(message)
 
 
-def test_resume_in_process_is_exact(tmp_path: Path) -> None:
-    config = dataclasses.replace(RESUME_CONFIG, epochs=3)
-    reference = _run(config)
-    seed_everything(0)
-    train, splits = small_splits()
+def _assert_resume_is_exact(run: Callable[[TrainConfig, Path | None, Progress | None], FitResult],
+                            config: TrainConfig, tmp_path: Path) -> None:
+    reference = run(config, None, None)
     with pytest.raises(_Interrupt, match="step 80"):
-        fit(small_dlrm(), train, splits, [""], config, "cpu", _StopAtSecondEvaluation(), tmp_path)
+        run(config, tmp_path, _StopAtSecondEvaluation())
     assert [p.name for p in tmp_path.glob("step-*.pt")] == ["step-000000075.pt"]  # only the newest is kept
-    resumed = _run(config, tmp_path)
+    resumed = run(config, tmp_path, None)
     assert resumed.metrics == reference.metrics and resumed.step_losses == reference.step_losses
     assert not list(tmp_path.glob("step-*.pt")) and (tmp_path / "result.json").exists()
-    assert _run(config, tmp_path).metrics == reference.metrics  # a finished run is reused, not retrained
+    assert run(config, tmp_path, None).metrics == reference.metrics  # a finished run is reused, not retrained
+
+
+def test_resume_in_process_is_exact(tmp_path: Path) -> None:
+    _assert_resume_is_exact(_run, dataclasses.replace(RESUME_CONFIG, epochs=3), tmp_path)
+
+
+def test_resume_restores_prebuilt_optimizers(tmp_path: Path) -> None:
+    """CF-SGD's per-row counters are optimizer state: a resumed run must continue them, not restart at 0."""
+    _assert_resume_is_exact(_run_cf_sgd, dataclasses.replace(RESUME_CONFIG, epochs=3, sparse_optimizer=None),
+                            tmp_path)
 
 
 def test_resume_after_kill_9_matches_uninterrupted_run(tmp_path: Path) -> None:
@@ -94,3 +145,79 @@ def test_resume_after_kill_9_matches_uninterrupted_run(tmp_path: Path) -> None:
     reference = _run(RESUME_CONFIG)
     assert resumed["metrics"] == reference.metrics
     assert resumed["step_losses"] == reference.step_losses
+
+
+@pytest.mark.parametrize(("schedule", "epochs"), [
+    ({}, [1, 2]),  # after each epoch
+    ({"eval_every_steps": 30}, [1, 2]),  # at the last step of each (30-batch) epoch
+    ({"eval_every_steps": 25}, [1, 2, 2]),  # steps 25, 50 and the end (60)
+    ({"eval_every_steps": 15, "max_steps": 45}, [1, 1, 2]),
+])
+def test_progress_reports_the_evaluated_epoch_never_one_past(schedule: dict[str, int], epochs: list[int]) -> None:
+    """The live bar once showed "3/2 epochs": evaluations after an epoch's end reported the epoch counter + 1."""
+    progress = _Recording()
+    _run(dataclasses.replace(CONFIG, **{"eval_every_steps": None, **schedule}), progress=progress)
+    assert [epoch for epoch, _ in progress.updates] == epochs
+
+
+def test_console_summary_counts_the_configured_epochs() -> None:
+    console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    progress = ConsoleProgress(console)
+    progress.start_job("dlrm", 0, CONFIG.epochs)
+    _run(dataclasses.replace(CONFIG, eval_every_steps=None), progress=progress)
+    progress.end_job()
+    assert "dlrm seed 0: 2 epochs," in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+MSE_CONFIG = TrainConfig(epochs=4, lr=0.05, optimizer="sgd", loss="mse")
+
+
+def test_mse_loss_reports_rating_metrics() -> None:
+    progress = _Recording()
+    result = _run_ratings(MSE_CONFIG, progress)
+    assert {"val_rmse", "val_mse", "val_mae", "test_rmse", "final_test_rmse", "best_epoch"} <= set(result.metrics)
+    assert not any("auc" in name or "logloss" in name for name in result.metrics)
+    assert result.metrics["val_rmse"] == pytest.approx(result.metrics["val_mse"] ** 0.5)
+    assert result.metrics["test_rmse"] < 0.4  # learns: the ratings' spread is ~1.2, their noise 0.3
+    assert all("val RMSE" in message for _, message in progress.updates)
+    assert _run_ratings(MSE_CONFIG).metrics == result.metrics  # deterministic
+
+
+def test_mse_selects_the_lowest_val_rmse_and_stops_on_it() -> None:
+    config = dataclasses.replace(MSE_CONFIG, epochs=50, lr=0.3, eval_every_steps=5, early_stopping_patience=2)
+    result = _run_ratings(config)
+    rmse = [row["val_rmse"] for row in result.curve]
+    best = rmse.index(min(rmse))
+    assert 0 < best < len(rmse) - 1  # neither the first nor the last evaluation: selection is exercised
+    assert result.metrics["val_rmse"] == min(rmse) and result.best_step == result.curve[best]["step"]
+    assert len(rmse) - 1 - best == 2
+
+
+def test_unknown_loss_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown loss 'hinge'"):
+        _run_ratings(dataclasses.replace(MSE_CONFIG, loss="hinge"))
+
+
+def test_prebuilt_optimizers_train_the_model() -> None:
+    seed_everything(0)
+    train, splits = small_splits()
+    model = small_dlrm("torch")
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizers = _cf_sgd_optimizers(model, 0.1)
+    result = fit(model, train, splits, [""], dataclasses.replace(CONFIG, sparse_optimizer=None, lr=0.1), "cpu",
+                 optimizers=optimizers)
+    # CF-SGD counted, per table row, the steps whose batch looked it up (every batch twice in 2 epochs) ...
+    counters = [state["counter"] for state in optimizers.sparse[0].state.values()]
+    for f, counter in enumerate(counters):
+        seen = torch.zeros_like(counter)
+        for batch in train:
+            seen[batch.sparse_features[f"f{f}"].values().unique()] += CONFIG.epochs
+        torch.testing.assert_close(counter, seen, rtol=0, atol=0)
+    assert len(counters) == 4 and len(result.step_losses) == 60
+    # ... and the dense SGD moved everything else.
+    assert all(not torch.equal(before[name], p) for name, p in model.named_parameters())
+
+
+def test_prebuilt_optimizers_and_a_sparse_optimizer_conflict() -> None:
+    with pytest.raises(ConfigError, match="prebuilt optimizers"):
+        _run_cf_sgd(CONFIG)
