@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     request = RunRequest(paper_id=args.paper, profile=args.profile, seeds=args.seeds, device=args.device,
                          data_dir=args.data_dir, results_dir=_results_dir(args), resume=args.resume,
-                         nproc=args.nproc, figures=not args.no_figures, threads=args.threads)
+                         nproc=args.nproc, figures=not args.no_figures, threads=args.threads, jobs=args.jobs)
     run(request, console)
     return 0
 
@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes on this machine (torchrun; gloo on CPU, nccl on CUDA)")
     p.add_argument("--threads", type=_positive_int,
                    help="torch CPU threads per process (default: the profile's, else one per core)")
+    p.add_argument("--jobs", type=_positive_int,
+                   help="independent (model, seed) trainings run side by side in worker processes "
+                        "(default: the profile's, else 1; papers that train one model per run ignore it)")
     p.add_argument("--no-figures", action="store_true", help="skip the figure notebook after the run")
     p.set_defaults(func=cmd_run)
 

@@ -32,7 +32,8 @@ class Profile:
     description: str
     seeds: int
     params: dict[str, Any]
-    threads: int | None = None  # torch CPU threads for the run; None = torch's default (one per core)
+    threads: int | None = None  # torch CPU threads per process; None = torch's default (one per core)
+    jobs: int = 1  # (model, seed) trainings run side by side in worker processes
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ _CATALOG_KEYS = {"id": str, "title": str, "arxiv": str, "year": int, "family": s
 _PAPER_KEYS = {"id": str, "title": str, "authors": list, "venue": str, "year": int, "arxiv": str,
                "family": str, "datasets": list, "code": str, "profiles": dict, "claims": list}
 _PAPER_REQUIRED = ("id", "title", "authors", "venue", "year", "arxiv", "datasets", "profiles", "claims")
-_PROFILE_KEYS = {"description": str, "seeds": int, "params": dict, "threads": int}
+_PROFILE_KEYS = {"description": str, "seeds": int, "params": dict, "threads": int, "jobs": int}
 _CLAIM_KEYS = {"id": str, "kind": str, "statement": str, "source": str, "lhs": str, "op": str, "rhs": str,
                "paper_lhs": float, "paper_rhs": float, "paper_value": float, "tolerance": float,
                "alpha": float, "transferred": bool}
@@ -152,10 +153,12 @@ def _parse_profiles(raw: dict[str, Any], path: Path) -> dict[str, Profile]:
         _check_keys(table, _PROFILE_KEYS, ("description", "seeds"), where)
         if table["seeds"] < 1:
             raise ConfigError(f"{where}: key 'seeds' must be >= 1, got {table['seeds']}")
-        if table.get("threads", 1) < 1:
-            raise ConfigError(f"{where}: key 'threads' must be >= 1, got {table['threads']}")
+        for key in ("threads", "jobs"):
+            if table.get(key, 1) < 1:
+                raise ConfigError(f"{where}: key '{key}' must be >= 1, got {table[key]}")
         profiles[name] = Profile(name=name, description=table["description"], seeds=table["seeds"],
-                                 params=dict(table.get("params", {})), threads=table.get("threads"))
+                                 params=dict(table.get("params", {})), threads=table.get("threads"),
+                                 jobs=table.get("jobs", 1))
     for name in PROFILES:
         if name not in profiles:
             raise ConfigError(f"{path}: missing profile [profiles.{name}]; every paper declares {', '.join(PROFILES)}")

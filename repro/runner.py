@@ -53,6 +53,7 @@ class RunRequest:
     nproc: int = 1
     figures: bool = True
     threads: int | None = None
+    jobs: int | None = None
 
 
 def check_device(device: str) -> None:
@@ -81,6 +82,9 @@ def resolve_config(paper: Paper, request: RunRequest) -> dict[str, Any]:
     threads = request.threads or profile.threads or torch.get_num_threads()
     if threads < 1:
         raise UserError(f"--threads must be at least 1, got {threads}")
+    jobs = request.jobs or profile.jobs
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
     return {
         "paper": paper.id,
         "profile": profile.name,
@@ -91,6 +95,7 @@ def resolve_config(paper: Paper, request: RunRequest) -> dict[str, Any]:
         "params": profile.params,
         "nproc": request.nproc,
         "threads": threads,
+        "jobs": jobs,
     }
 
 
@@ -190,7 +195,7 @@ def run(request: RunRequest, console: Console) -> Path | None:
     ctx = ExperimentContext(paper_id=paper.id, profile=config["profile"], seeds=config["seeds"],
                             device=config["device"], data_dir=Path(config["data_dir"]),
                             work_dir=partial / "work", params=config["params"],
-                            progress=ConsoleProgress(console))
+                            progress=ConsoleProgress(console), jobs=int(config.get("jobs", 1)))
     if config["profile"] != "smoke":
         _ensure_datasets(paper, Path(config["data_dir"]), console)
     started = time.time()

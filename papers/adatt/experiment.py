@@ -13,6 +13,7 @@ Profile parameters (``paper.toml`` ``[profiles.*.params]``) override :data:`DEFA
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -21,8 +22,9 @@ from torch import nn
 from repro.harness.data.census import EDUCATION_LABELS, CensusData, load_census
 from repro.harness.data.census_synthetic import write_synthetic_census
 from repro.harness.errors import ConfigError
-from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
+from repro.harness.experiment import ExperimentContext, ExperimentResult, Progress, SeedRun
 from repro.harness.models.multitask import CrossStitch, MultiLevelMMoE, MultiTaskModel, PLE, SharedBottom
+from repro.harness.parallel import run_jobs
 from repro.harness.train.trainer import TensorBatches, TrainConfig, describe, fit, seed_everything
 from repro.papers.adatt.adatt import AdaTT
 
@@ -132,33 +134,57 @@ def build_model(name: str, input_dim: int, num_tasks: int, tower_hidden: list[in
     return MultiTaskModel(MODELS[name].build(input_dim, num_tasks), num_tasks, tower_hidden)
 
 
+@dataclass(frozen=True)
+class SharedInputs:
+    """What every (model, seed) job reads: the parsed splits and the resolved settings."""
+
+    tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    tasks: list[str]
+    params: dict[str, Any]
+    device: str
+    work_dir: Path
+
+
+def train_job(shared: SharedInputs, job: tuple[str, int], progress: Progress) -> tuple[SeedRun, dict[str, Any]]:
+    """Train model ``job[0]`` from seed ``job[1]``; its test metrics at the best validation epoch and its description."""
+    name, seed = job
+    params, config = shared.params, train_config(shared.params)
+    seed_everything(seed)
+    model = build_model(name, shared.tensors["train"][0].shape[1], len(shared.tasks), params["tower_hidden"])
+    description = {"description": MODELS[name].description, **describe(model), **MODELS[name].settings,
+                   "tower_hidden": params["tower_hidden"]}
+    train = TensorBatches(*shared.tensors["train"], batch_size=params["batch_size"], shuffle=True, seed=seed)
+    evals = {split: TensorBatches(*shared.tensors[split], batch_size=params["eval_batch_size"])
+             for split in ("val", "test")}
+    progress.start_job(name, seed, config.epochs)
+    result = fit(model, train, evals, shared.tasks, config, device=shared.device, progress=progress,
+                 checkpoint_dir=shared.work_dir / "jobs" / f"{name}-seed{seed}")
+    progress.end_job()
+    run = SeedRun(model=name, seed=seed, metrics=result.metrics, curve=result.curve,
+                  wall_time_s=result.wall_time_s, examples_per_s=result.examples_per_s,
+                  config={"train": vars(config), "batch_size": params["batch_size"]})
+    return run, description
+
+
+def summarize_job(job: tuple[str, int], outcome: tuple[SeedRun, dict[str, Any]]) -> str:
+    """One line per finished job when jobs run in parallel: model, seed, speed, time."""
+    run = outcome[0]
+    return f"{job[0]} seed {job[1]}: {run.examples_per_s:,.0f} examples/s, {run.wall_time_s:.1f} s"
+
+
 def run(ctx: ExperimentContext) -> ExperimentResult:
-    """Train every model of the profile for every seed; return per-seed test AUCs and the data manifest."""
+    """Train every model of the profile for every seed (on ``ctx.jobs`` processes); return per-seed metrics."""
     params = resolve_params(ctx.params)
     data = load_data(ctx, params)
     for note in data.notes:
         ctx.progress.log(note)
     tensors = {split: (torch.from_numpy(data.features[split]), torch.from_numpy(data.labels[split]))
                for split in ("train", "val", "test")}
-    evals = {split: TensorBatches(*tensors[split], batch_size=params["eval_batch_size"]) for split in ("val", "test")}
-    tasks, config = list(data.tasks), train_config(params)
-    input_dim = tensors["train"][0].shape[1]
-    runs: list[SeedRun] = []
-    models: dict[str, dict[str, Any]] = {}
-    for name in params["models"]:
-        for seed in ctx.seeds:
-            seed_everything(seed)
-            model = build_model(name, input_dim, len(tasks), params["tower_hidden"])
-            models.setdefault(name, {"description": MODELS[name].description, **describe(model),
-                                     **MODELS[name].settings, "tower_hidden": params["tower_hidden"]})
-            train = TensorBatches(*tensors["train"], batch_size=params["batch_size"], shuffle=True, seed=seed)
-            ctx.progress.start_job(name, seed, config.epochs)
-            result = fit(model, train, evals, tasks, config, device=ctx.device, progress=ctx.progress,
-                         checkpoint_dir=ctx.work_dir / "jobs" / f"{name}-seed{seed}")
-            ctx.progress.end_job()
-            runs.append(SeedRun(model=name, seed=seed, metrics=result.metrics, curve=result.curve,
-                                wall_time_s=result.wall_time_s, examples_per_s=result.examples_per_s,
-                                config={"train": vars(config), "batch_size": params["batch_size"]}))
-    dataset = {**data.manifest, "input_features": input_dim}
-    return ExperimentResult(runs=runs, dataset=dataset, protocol_notes=[*data.notes, TASK_MAPPING_NOTE],
-                            models=models)
+    shared = SharedInputs(tensors=tensors, tasks=list(data.tasks), params=params, device=ctx.device,
+                          work_dir=ctx.work_dir)
+    jobs = [(name, seed) for name in params["models"] for seed in ctx.seeds]
+    outcomes = run_jobs(train_job, shared, jobs, ctx.jobs, ctx.progress, summarize_job)
+    models = {run.model: description for run, description in outcomes}
+    dataset = {**data.manifest, "input_features": tensors["train"][0].shape[1]}
+    return ExperimentResult(runs=[run for run, _ in outcomes], dataset=dataset,
+                            protocol_notes=[*data.notes, TASK_MAPPING_NOTE], models=models)

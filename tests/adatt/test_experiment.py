@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,15 @@ def test_real_data_errors_leave_no_partial_output(tmp_path: Path) -> None:
 def test_bad_profile_parameters_are_config_errors(params: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         resolve_params(params)
+
+
+def test_parallel_jobs_give_the_same_metrics_as_one_process(tmp_path: Path) -> None:
+    """Each (model, seed) job seeds itself, so two worker processes change nothing but the wall time."""
+    params = {**load_registry()["adatt"].profiles["smoke"].params, "models": ["adatt_6", "ple_6"], "epochs": 1}
+    serial = run(_context(tmp_path / "serial", "smoke", params))
+    parallel_ctx = replace(_context(tmp_path / "parallel", "smoke", params), jobs=2)
+    parallel = run(parallel_ctx)
+    assert [(r.model, r.seed) for r in parallel.runs] == [(r.model, r.seed) for r in serial.runs]
+    assert [r.metrics for r in parallel.runs] == [r.metrics for r in serial.runs]
+    assert parallel.models == serial.models
+    assert sum("adatt_6 seed" in line for line in parallel_ctx.progress.logs) == 2, "one line per finished job"
