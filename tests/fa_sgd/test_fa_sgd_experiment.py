@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
-
-import pytest
-import torch
 
 from repro.claims import evaluate
 from repro.harness.experiment import ExperimentContext
 from repro.registry import get_paper
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Small-batch CPU training is several times faster on one thread on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_smoke_profile_trains_every_method(tmp_path: Path) -> None:
