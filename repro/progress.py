@@ -114,16 +114,21 @@ class PrepareBar:
 
 
 def verdict_table(record: dict[str, Any]) -> Table:
-    """The verdict table of a run record: claim, source, paper figure, our figure, verdict, reason."""
+    """The verdict table of a run record: claim id, source, paper figure, our figure, verdict, reason.
+
+    Claims appear by id to keep the table short on a terminal; their full statements are in the
+    record and on the report's paper page.
+    """
     paper = record["paper"]
     table = Table(title=f"{paper['id']}: {paper['title']} — profile {record['profile']}, "
-                        f"{len(record['config']['seeds'])} seeds", show_lines=True, expand=False)
-    for name, kw in (("claim", {"ratio": 3}), ("source", {}), ("paper", {}), ("ours (mean ± std)", {"ratio": 2}),
-                     ("verdict", {}), ("reason", {"ratio": 3})):
+                        f"{len(record['config']['seeds'])} seeds", show_lines=True, expand=False,
+                  caption="claims by id; full statements in record.json and in `repro report`")
+    for name, kw in (("claim", {"ratio": 2}), ("source", {"ratio": 2}), ("paper", {"ratio": 1}),
+                     ("ours (mean ± std)", {"ratio": 2}), ("verdict", {"no_wrap": True}), ("reason", {"ratio": 3})):
         table.add_column(name, overflow="fold", **kw)
     for v in record["verdicts"]:
-        statement = v["statement"] + (" [transferred]" if v["transferred"] else "")
-        table.add_row(statement, v["source"], v["paper"], v["ours"],
+        claim = v["claim_id"] + (" [transferred]" if v["transferred"] else "")
+        table.add_row(claim, v["source"], v["paper"], v["ours"],
                       f"[{STATUS_STYLE[v['status']]}]{v['status']}[/]", v["reason"])
     return table
 
