@@ -1,8 +1,10 @@
-"""Shared test setup: the data directory of real samples, and one torch thread per test."""
+"""Shared test setup: the data directory of real samples, one torch thread per test, a local HTTP mirror."""
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -36,3 +38,26 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTP server on 127.0.0.1 serving the folder it yields (never a real internet address)."""
+    root = tmp_path / "mirror"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()

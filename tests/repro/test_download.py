@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
-import threading
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -15,29 +12,6 @@ from repro.cli import main
 from repro.harness.data.catalog import DatasetSpec, RawFile
 from repro.harness.data.download import download_dataset
 from repro.harness.errors import DataError
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """An HTTP server on 127.0.0.1 serving the folder it yields; stopped after the test."""
-    root = tmp_path / "mirror"
-    root.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def spec_for(content: bytes, sha256: str | None) -> DatasetSpec:
