@@ -4,6 +4,9 @@ The QR, hashing, mixed-dimension and 4-bit tables (repro.harness.embeddings) rep
 tables inside the same KeyedJaggedTensor front-end, so each pass is timed on the same
 Criteo-like batch (one id per table per example, power-law ids) against the plain
 ``EmbeddingBagCollection``. ``track_nbytes`` records the measured bytes of each variant's tables.
+
+Direction: asv counts every number as lower-is-better; these are ``time_*`` benchmarks (seconds)
+and ``track_nbytes`` in bytes (``unit = "bytes"``), where smaller tables are the goal.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Every epoch of every run ends with :func:`repro.harness.metrics.binary_metrics` over the
 validation and test splits (Criteo's test day is ~6.5M rows), so its time per call bounds how
 often a paper can afford to evaluate.
+
+Direction: asv counts every number as lower-is-better; these are ``time_*`` (seconds) and
+``peakmem_*`` (bytes) benchmarks, both of which asv measures that way round already.
 """
 
 from __future__ import annotations
