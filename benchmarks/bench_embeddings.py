@@ -1,4 +1,5 @@
-"""Embedding-compression benchmarks: forward and backward of each trick against TorchRec's EBC.
+"""Embedding-compression benchmarks: forward and backward of each trick against TorchRec's EBC,
+and the step and state of frequency-aware SGD against SGD, Adagrad and Adam.
 
 The QR, hashing, mixed-dimension and 4-bit tables (repro.harness.embeddings) replace plain
 tables inside the same KeyedJaggedTensor front-end, so each pass is timed on the same
@@ -23,6 +24,7 @@ from repro.harness.embeddings.memory import module_nbytes
 from repro.harness.embeddings.mixed_dim import ProjectedEmbeddingBag, table_dims
 from repro.harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
 from repro.harness.embeddings.quant4bit import CodebookEmbeddingBag, Fused4bitEmbeddingBag
+from repro.harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
 
 from .common import SEED
 
@@ -143,3 +145,56 @@ class Quantize:
             CodebookEmbeddingBag.from_float(self.weight)
         else:
             Fused4bitEmbeddingBag.from_float(self.weight, method)
+
+
+def _table_optimizer(method: str, table: nn.EmbeddingBag, ids: torch.Tensor) -> torch.optim.Optimizer:
+    """The embedding optimizer `method` over `table` (FA-SGD's frequencies counted from `ids`)."""
+    params, lr = [table.weight], 0.01
+    if method == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if method == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr)
+    if method == "adam":
+        return torch.optim.SparseAdam(params, lr=lr)
+    if method == "fa_sgd":
+        counts = torch.bincount(ids, minlength=table.num_embeddings).float() + 1.0
+        return FrequencyAwareSGD([{"params": params, "frequency": counts / counts.sum()}], lr=lr)
+    if method == "cf_sgd":
+        return FrequencyAwareSGD([{"params": params, "frequency": COUNTER}], lr=lr)
+    raise ValueError(f"unknown method {method!r}")
+
+
+class TableOptimizerStep:
+    """One sparse update of a 200,000-row table: FA-SGD and CF-SGD (arXiv 2110.04844) against SGD, Adagrad, Adam.
+
+    The gradient comes from one batch of 2048 Zipf-distributed ids (``nn.EmbeddingBag(sparse=True)``),
+    so only the rows the batch touched are updated, as in the paper's setting. ``track_state_bytes``
+    is the optimizer's measured state after one step: FA-SGD's claim is less optimizer memory than
+    Adagrad and Adam (one float per row for CF-SGD's counter).
+    """
+
+    params = ["sgd", "adagrad", "adam", "fa_sgd", "cf_sgd"]
+    param_names = ["method"]
+
+    def setup(self, method: str) -> None:
+        """The table, its sparse gradient and the optimizer, outside the timed region."""
+        torch.manual_seed(SEED)
+        rows = ROWS[-1]
+        rng = np.random.default_rng(SEED)
+        ids = torch.from_numpy(np.minimum(rng.zipf(1.2, BATCH) - 1, rows - 1)).long()
+        self.table = nn.EmbeddingBag(rows, DIM, mode="sum", sparse=True)
+        self.table(ids, torch.arange(BATCH)).sum().backward()
+        self.optimizer = _table_optimizer(method, self.table, ids)
+
+    def time_step(self, method: str) -> None:
+        """Apply the stored sparse gradient once."""
+        self.optimizer.step()
+
+    def track_state_bytes(self, method: str) -> int:
+        """Bytes of optimizer state after one step: per-parameter state and tensors held by groups (FA-SGD's frequencies)."""
+        self.optimizer.step()
+        held = [*(v for state in self.optimizer.state.values() for v in state.values()),
+                *(v for group in self.optimizer.param_groups for key, v in group.items() if key != "params")]
+        return sum(t.numel() * t.element_size() for t in held if isinstance(t, torch.Tensor))
+
+    track_state_bytes.unit = "bytes"  # type: ignore[attr-defined]
