@@ -164,8 +164,18 @@ class ArrayWriter:
         return self
 
     def create(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> NpyAppender:
-        """An appender for ``<folder>/<name>.npy`` of `shape` and `dtype`, its space reserved."""
-        tmp = self._stack.enter_context(atomic_path(self.folder / f"{name}.npy"))
+        """An appender for ``<folder>/<name>.npy`` of `shape` and `dtype`, its space reserved.
+
+        Temporary files of the same array left by a killed run (``kill -9`` skips the cleanup of
+        :func:`~repro.harness.atomic.atomic_path`) are removed first: they can hold gigabytes and
+        no later run would reuse them. One process prepares a cache folder at a time (under
+        torchrun, rank 0 first), so no other writer owns them.
+        """
+        target = self.folder / f"{name}.npy"
+        if target.parent.is_dir():
+            for stale in target.parent.glob(f".{target.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+        tmp = self._stack.enter_context(atomic_path(target))
         appender = NpyAppender(tmp, tuple(int(d) for d in shape), dtype)
         self._stack.callback(appender.close)
         self._arrays.append(appender)

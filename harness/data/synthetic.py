@@ -39,6 +39,9 @@ CRITEO_KAGGLE_CARDINALITY = (1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 
                              27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105, 142572)
 
 
+MAX_LOG_COUNT = float(np.log(2.0**31))
+
+
 def zipf_ranks(rng: np.random.Generator, vocab: int, size: int, s: float = 1.1) -> np.ndarray:
     """`size` ranks in ``[0, vocab)`` with P(rank k) ∝ (k+1)^-s (a truncated Zipf law)."""
     weights = np.arange(1, vocab + 1, dtype=np.float64) ** -s
@@ -72,7 +75,9 @@ def write_criteo_tsv(path: Path, rows: int, seed: int = 0, max_vocab: int = 100_
     with atomic_path(path) as tmp, _open_out(tmp, path.suffix == ".gz") as handle:
         for start in range(0, rows, chunk_rows):
             n = min(chunk_rows, rows - start)
-            logdense = rng.exponential(dense_scale, size=(n, 13))
+            # Counts capped at 2^31 - 1 (beyond any real Criteo count; uncapped, the exponential's
+            # tail overflows int64 a few times in 45M rows).
+            logdense = np.minimum(rng.exponential(dense_scale, size=(n, 13)), MAX_LOG_COUNT)
             dense = np.floor(np.expm1(logdense)).astype(np.int64)
             dense[:, 1] -= (rng.random(n) < 0.1).astype(np.int64) * rng.integers(1, 3, size=n)
             ranks = [zipf_ranks(rng, v, n, zipf_s) for v in vocab]

@@ -156,3 +156,19 @@ def test_interrupted_run_resumes_after_last_chunk(tmp_path: Path, criteo_file: P
     for name in ("train/sparse.npy", "test/dense.npy", "val/labels.npy"):
         np.testing.assert_array_equal(load_npy(folder / name), load_npy(tmp_path / "ref" / name))
     assert not (folder / "chunks").exists()
+
+
+def test_resumed_run_removes_temporary_arrays_of_a_killed_run(tmp_path: Path, criteo_file: Path) -> None:
+    """``kill -9`` in pass 2 leaves the half-written arrays' temporary files; the next run removes them."""
+    job = kaggle_dlrm_job([criteo_file])
+    folder = cache_folder(tmp_path / "cache", "x", {})
+    (folder / "train").mkdir(parents=True)
+    stale = [folder / "train" / ".sparse.npy.k1ll3d.tmp", folder / "train" / ".labels.npy.k1ll3d.tmp"]
+    for path in stale:
+        path.write_bytes(b"\0" * 4096)
+    unrelated = folder / "train" / ".notes.k1ll3d.tmp"
+    unrelated.write_bytes(b"kept")
+    pipeline.run(job, folder)
+    assert not any(path.exists() for path in stale)
+    assert unrelated.exists(), "only the temporaries of the arrays being written are removed"
+    assert not list(folder.rglob(".*.npy.*.tmp"))
