@@ -164,7 +164,9 @@ step_asv() {
   local rc=0
   machine="${ASV_MACHINE:-$(hostname)}"
   common=(--machine "$machine" --show-stderr)
-  [ "$quick" = 1 ] && common+=(--quick)
+  # Quick: one sample per benchmark. Otherwise alternate the two commits round by round, so that
+  # a change in machine load hits both sides instead of the one that happened to run second.
+  if [ "$quick" = 1 ]; then common+=(--quick); else common+=(--interleave-rounds); fi
   "$ASV" machine --yes --machine "$machine" >/dev/null
   # asv counts every number as lower-is-better; quality is tracked as 1 - AUC and NE, so a
   # quality drop is an increase like a slowdown. Timings are noisy, quality numbers are
