@@ -23,14 +23,10 @@ from __future__ import annotations
 
 import torch
 
-from repro.harness.train.throughput import dlrm_step_flops, matmul_flops, our_step_ms, torchrec_dmp_step_ms
+from repro.harness.train.throughput import (dlrm_step_flops, matmul_flops, native_bf16, our_step_ms,
+                                            torchrec_dmp_step_ms)
 
 STEPS = 20
-
-
-def native_bf16() -> bool:
-    """Whether oneDNN multiplies bf16 natively on this CPU (else torch's bf16 path is a slow fallback)."""
-    return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def step_seconds(precision: str) -> dict[str, float]:

@@ -125,14 +125,28 @@ def torchrec_dmp_step_ms(shape: Shape = KAGGLE, steps: int = 20) -> dict[str, fl
     return _time_steps(step, _batches(shape, 4), steps)
 
 
+def native_bf16() -> bool:
+    """Whether oneDNN multiplies bf16 natively on this CPU (AVX512-BF16 or AMX).
+
+    Elsewhere (e.g. AVX2 only) torch's bf16 matmul is a fallback about 300x slower than fp32,
+    whose timings say nothing about our code and take many minutes.
+    """
+    return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def measure(steps: int = 20) -> dict[str, float]:
-    """All numbers of one benchmark run: step times (wall and CPU) and the matmul floors."""
+    """All numbers of one benchmark run: step times (wall and CPU) and the matmul floors.
+
+    The bf16 entries are NaN where bf16 is not native (:func:`native_bf16`).
+    """
     flops = dlrm_step_flops()
-    fp32_wall, fp32_cpu = matmul_flops()
-    bf16_wall, bf16_cpu = matmul_flops(dtype=torch.bfloat16)
-    ours, ours_bf16 = our_step_ms(steps=steps), our_step_ms(steps=steps, precision="bf16")
-    theirs = torchrec_dmp_step_ms(steps=steps)
     threads = torch.get_num_threads()
+    fp32_wall, fp32_cpu = matmul_flops()
+    ours = our_step_ms(steps=steps)
+    theirs = torchrec_dmp_step_ms(steps=steps)
+    nan = float("nan")
+    bf16_wall, bf16_cpu = matmul_flops(dtype=torch.bfloat16) if native_bf16() else (nan, nan)
+    ours_bf16 = our_step_ms(steps=steps, precision="bf16") if native_bf16() else {"total": nan, "cpu_total": nan}
     return {"gflop_per_step": flops / 1e9, "threads": threads,
             "ours_ms": ours["total"], "ours_cpu_ms": ours["cpu_total"] / threads,
             "ours_bf16_ms": ours_bf16["total"], "ours_bf16_cpu_ms": ours_bf16["cpu_total"] / threads,
@@ -159,6 +173,8 @@ def main() -> None:
             ("bf16 matmul floor", "bf16_floor")]
     for label, key in rows:
         print(f"{label:34s} {m[key + '_ms']:12.1f} {m[key + '_cpu_ms']:12.1f}")
+    if not native_bf16():
+        print("bf16: not measured (no native bf16 in oneDNN on this CPU; torch's fallback is ~300x slower)")
     print(f"fp32 matmul {m['fp32_gflops']:.0f} GFLOP/s, bf16 {m['bf16_gflops']:.0f} GFLOP/s (wall); our fp32 split: "
           + ", ".join(f"{k} {m[f'ours_{k}_ms']:.1f}" for k in ("data", "forward", "backward", "optimizer")))
 
