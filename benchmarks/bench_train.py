@@ -42,13 +42,17 @@ def step_seconds(precision: str) -> dict[str, float]:
             "floor": dlrm_step_flops() / flops_wall, "floor_cpu": dlrm_step_flops() / flops_cpu}
 
 
-class DLRMKaggleStep:
-    """fp32: our step, TorchRec DMP's step and the fp32 floor, measured once in one process."""
+class _MeasuredOnce:
+    """asv settings of a class whose numbers are measured once in ``setup_cache`` and read by ``track_*``."""
 
     timeout = 900
     number = 1
     repeat = 1
     unit = "seconds"
+
+
+class DLRMKaggleStep(_MeasuredOnce):
+    """fp32: our step, TorchRec DMP's step and the fp32 floor, measured once in one process."""
 
     def setup_cache(self) -> dict[str, float]:
         """Measure every fp32 number once, in one process, so that they are comparable."""
@@ -81,13 +85,8 @@ class DLRMKaggleStep:
         return m["floor_cpu"]
 
 
-class DLRMKaggleStepBF16:
+class DLRMKaggleStepBF16(_MeasuredOnce):
     """bf16 autocast: our step and the bf16 floor, measured once in one process; skipped without native bf16."""
-
-    timeout = 900
-    number = 1
-    repeat = 1
-    unit = "seconds"
 
     def setup_cache(self) -> dict[str, float]:
         """Measure the bf16 numbers once; empty (nothing measured) where bf16 is not native.
