@@ -21,25 +21,15 @@ steps/s or GFLOP/s.
 
 from __future__ import annotations
 
-import torch
-
-from repro.harness.train.throughput import (dlrm_step_flops, matmul_flops, native_bf16, our_step_ms,
-                                            torchrec_dmp_step_ms)
+from repro.harness.train.throughput import native_bf16, precision_step_ms, torchrec_dmp_step_ms
 
 STEPS = 20
 
 
 def step_seconds(precision: str) -> dict[str, float]:
-    """Our trainer's mean step (wall, and CPU per thread) and the matmul floor in `precision`, seconds.
-
-    The floor is one step's FLOPs over the best FLOP/s of a large matmul in the same dtype,
-    measured in the same process as the step so that both see the same machine load.
-    """
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
-    flops_wall, flops_cpu = matmul_flops(dtype=dtype)
-    ours = our_step_ms(steps=STEPS, precision=precision)
-    return {"ours": ours["total"] / 1000, "ours_cpu": ours["cpu_total"] / torch.get_num_threads() / 1000,
-            "floor": dlrm_step_flops() / flops_wall, "floor_cpu": dlrm_step_flops() / flops_cpu}
+    """:func:`~repro.harness.train.throughput.precision_step_ms` (our step and the matmul floor) in seconds."""
+    measured = precision_step_ms(precision, steps=STEPS)
+    return {key: measured[key] / 1000 for key in ("ours", "ours_cpu", "floor", "floor_cpu")}
 
 
 class _MeasuredOnce:

@@ -134,28 +134,39 @@ def native_bf16() -> bool:
     return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def precision_step_ms(precision: str, steps: int = 20) -> dict[str, float]:
+    """Our trainer's mean step in `precision` beside that precision's matmul floor, in one process.
+
+    ``ours`` / ``ours_cpu``: wall ms and CPU ms per thread of one step; ``floor`` / ``floor_cpu``:
+    one step's FLOPs over the best matmul FLOP/s (wall, CPU) in the same dtype; ``gflops``: that
+    matmul's wall GFLOP/s; plus our step's phases (``data``, ``forward``, ``backward``, ``optimizer``).
+    """
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    flops = dlrm_step_flops()
+    wall, cpu = matmul_flops(dtype=dtype)
+    ours = our_step_ms(steps=steps, precision=precision)
+    return {"ours": ours["total"], "ours_cpu": ours["cpu_total"] / torch.get_num_threads(),
+            "floor": 1000 * flops / wall, "floor_cpu": 1000 * flops / cpu, "gflops": wall / 1e9,
+            **{k: v for k, v in ours.items() if k not in ("total", "cpu_total")}}
+
+
 def measure(steps: int = 20) -> dict[str, float]:
     """All numbers of one benchmark run: step times (wall and CPU) and the matmul floors.
 
     The bf16 entries are NaN where bf16 is not native (:func:`native_bf16`).
     """
-    flops = dlrm_step_flops()
-    threads = torch.get_num_threads()
-    fp32_wall, fp32_cpu = matmul_flops()
-    ours = our_step_ms(steps=steps)
+    fp32 = precision_step_ms("fp32", steps)
     theirs = torchrec_dmp_step_ms(steps=steps)
     nan = float("nan")
-    bf16_wall, bf16_cpu = matmul_flops(dtype=torch.bfloat16) if native_bf16() else (nan, nan)
-    ours_bf16 = our_step_ms(steps=steps, precision="bf16") if native_bf16() else {"total": nan, "cpu_total": nan}
-    return {"gflop_per_step": flops / 1e9, "threads": threads,
-            "ours_ms": ours["total"], "ours_cpu_ms": ours["cpu_total"] / threads,
-            "ours_bf16_ms": ours_bf16["total"], "ours_bf16_cpu_ms": ours_bf16["cpu_total"] / threads,
+    bf16 = (precision_step_ms("bf16", steps) if native_bf16()
+            else dict.fromkeys(("ours", "ours_cpu", "floor", "floor_cpu", "gflops"), nan))
+    return {"gflop_per_step": dlrm_step_flops() / 1e9, "threads": torch.get_num_threads(),
+            "ours_ms": fp32["ours"], "ours_cpu_ms": fp32["ours_cpu"],
+            "ours_bf16_ms": bf16["ours"], "ours_bf16_cpu_ms": bf16["ours_cpu"],
             "torchrec_dmp_ms": theirs["total"], "torchrec_dmp_cpu_ms": theirs["cpu_total"],
-            "fp32_gflops": fp32_wall / 1e9, "fp32_floor_ms": 1000 * flops / fp32_wall,
-            "fp32_floor_cpu_ms": 1000 * flops / fp32_cpu,
-            "bf16_gflops": bf16_wall / 1e9, "bf16_floor_ms": 1000 * flops / bf16_wall,
-            "bf16_floor_cpu_ms": 1000 * flops / bf16_cpu,
-            **{f"ours_{k}_ms": v for k, v in ours.items() if k not in ("total", "cpu_total")}}
+            "fp32_gflops": fp32["gflops"], "fp32_floor_ms": fp32["floor"], "fp32_floor_cpu_ms": fp32["floor_cpu"],
+            "bf16_gflops": bf16["gflops"], "bf16_floor_ms": bf16["floor"], "bf16_floor_cpu_ms": bf16["floor_cpu"],
+            **{f"ours_{k}_ms": fp32[k] for k in ("data", "forward", "backward", "optimizer")}}
 
 
 def main() -> None:
