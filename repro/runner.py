@@ -79,12 +79,6 @@ def resolve_config(paper: Paper, request: RunRequest) -> dict[str, Any]:
         raise UserError(f"--seeds must be at least 1, got {n_seeds}")
     import torch
 
-    threads = request.threads or profile.threads or torch.get_num_threads()
-    if threads < 1:
-        raise UserError(f"--threads must be at least 1, got {threads}")
-    jobs = request.jobs or profile.jobs
-    if jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {jobs}")
     return {
         "paper": paper.id,
         "profile": profile.name,
@@ -94,8 +88,8 @@ def resolve_config(paper: Paper, request: RunRequest) -> dict[str, Any]:
         "data_dir": str(resolve_data_dir(request.data_dir)),
         "params": profile.params,
         "nproc": request.nproc,
-        "threads": threads,
-        "jobs": jobs,
+        "threads": request.threads or profile.threads or torch.get_num_threads(),
+        "jobs": request.jobs or profile.jobs,
     }
 
 
@@ -158,17 +152,17 @@ def _ensure_datasets(paper: Paper, data_dir: Path, console: Console) -> None:
 
 
 @contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with `threads` torch CPU threads, then restore the caller's count.
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with `threads` torch CPU threads (None: leave them), then restore the caller's count.
 
     The count is part of the run's config (``--threads``, else the profile's ``threads``, else
     torch's default): small models train fastest on one thread, and two oversubscribe a 2-core
-    machine that is doing anything else.
+    machine that is doing anything else. Configs written before the setting existed have none.
     """
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or before)
     try:
         yield
     finally:
@@ -195,12 +189,12 @@ def run(request: RunRequest, console: Console) -> Path | None:
     ctx = ExperimentContext(paper_id=paper.id, profile=config["profile"], seeds=config["seeds"],
                             device=config["device"], data_dir=Path(config["data_dir"]),
                             work_dir=partial / "work", params=config["params"],
-                            progress=ConsoleProgress(console), jobs=int(config.get("jobs", 1)))
+                            progress=ConsoleProgress(console), jobs=config.get("jobs", 1))
     if config["profile"] != "smoke":
         _ensure_datasets(paper, Path(config["data_dir"]), console)
     started = time.time()
     try:
-        with torch_threads(int(config["threads"])):
+        with torch_threads(config.get("threads")):
             result = paper.experiment()(ctx)
     except UserError:
         if not request.resume and _rank() == 0:
