@@ -21,6 +21,11 @@ from repro.harness.models.interaction import DotInteraction
 from repro.harness.models.mlp import MLP
 
 
+# The top MLP's input width is padded to a multiple of 16 floats (64 bytes): the Kaggle shape's
+# 367 columns become 368, which made the fp32 step ~5% faster (papers/dlrm/README.md).
+INTERACTION_ALIGN = 16
+
+
 class SparseDenseBatch(Protocol):
     """A CTR batch: dense features ``[B, 13]`` and sparse features as a KeyedJaggedTensor."""
 
@@ -33,7 +38,9 @@ class DLRM(nn.Module):
 
     `bottom` lists the bottom MLP widths from the dense input to the embedding dimension;
     `top` lists the top MLP's widths after its input (the interaction width), ending in 1.
-    The top MLP's last layer is linear (the logit); the sigmoid lives in the loss.
+    The top MLP's last layer is linear (the logit); the sigmoid lives in the loss. Its first
+    layer takes the interaction padded to :data:`INTERACTION_ALIGN` columns; the padding's
+    weights are zero and stay zero (their input is zero), so the function is DLRM's exactly.
     """
 
     def __init__(self, bottom: list[int], top: list[int], tables: list[EmbeddingBagConfig],
@@ -48,8 +55,10 @@ class DLRM(nn.Module):
         self.embedding_dim = bottom[-1]
         self.bottom = MLP(bottom, activate_last=True)
         self.sparse = PooledEmbeddings(tables, backend=backend, device=device)
-        self.interaction = DotInteraction(self.sparse.num_features)
+        self.interaction = DotInteraction(self.sparse.num_features, align=INTERACTION_ALIGN)
         self.top = MLP([self.interaction.output_dim(self.embedding_dim), *top], activate_last=False)
+        with torch.no_grad():  # weights of the interaction's zero padding: zero, and never updated
+            self.top.layers[0].weight[:, self.interaction.interaction_dim(self.embedding_dim):] = 0
         if device is not None:
             self.to(device)
 

@@ -9,50 +9,73 @@ interaction, concatenated with the dense vector and fed to the top MLP. Same lay
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
 class _PairwiseDots(torch.autograd.Function):
     """Dot products of the vector pairs ``pairs`` (flat indices into the Gram matrix) of ``x [B, n, d]``.
 
-    Autograd through ``bmm(x, x^T)`` would run two batched matmuls and a scatter-add backward;
-    here the Gram matrix's symmetry gives ``grad_x = (G + G^T) x`` with ``G`` the upstream
-    gradient placed at the pairs: one batched matmul and a plain index-put.
+    Autograd through ``bmm(x, x^T)`` would run two batched matmuls and a scatter-add backward.
+    Here the Gram matrix's symmetry gives ``grad_x = S x`` with ``S`` the symmetric ``n x n``
+    matrix holding pair ``k``'s upstream gradient at both ``(i, j)`` and ``(j, i)`` and zeros on
+    the diagonal. ``S`` is built with one gather (`gram_to_pair`: the pair index of every Gram
+    entry, or the index of an appended zero column), not a zero-fill, a scatter and a transposed
+    add, which cost about 3x more on the DLRM Kaggle shape (papers/dlrm/README.md).
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x, pairs)
+    def forward(ctx, x: torch.Tensor, pairs: torch.Tensor,  # type: ignore[override]
+                gram_to_pair: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, gram_to_pair)
         return torch.bmm(x, x.transpose(1, 2)).flatten(1).index_select(1, pairs)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        x, pairs = ctx.saved_tensors
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        x, gram_to_pair = ctx.saved_tensors
         batch, n, _ = x.shape
-        upper = grad.new_zeros(batch, n * n)
-        upper[:, pairs] = grad
-        upper = upper.view(batch, n, n)
-        return torch.bmm(upper + upper.transpose(1, 2), x), None
+        symmetric = F.pad(grad, (0, 1)).index_select(1, gram_to_pair).view(batch, n, n)
+        return torch.bmm(symmetric, x), None, None
 
 
 class DotInteraction(nn.Module):
     """Pairwise dot products of `num_sparse_features + 1` vectors, plus the dense vector.
 
-    Output width: ``D + (F + 1) * F / 2`` for ``F`` sparse features of dimension ``D``.
+    Output width: ``D + (F + 1) * F / 2`` for ``F`` sparse features of dimension ``D``, rounded
+    up to a multiple of `align` with zero columns. Alignment is a speed option, not a model
+    change: a zero input column contributes nothing to the next layer and its weights get zero
+    gradient. On the DLRM Kaggle shape the top MLP's 367-wide input padded to 368 (a whole number
+    of 64-byte rows) made the training step about 5% faster on AVX2 (papers/dlrm/README.md).
     """
 
-    def __init__(self, num_sparse_features: int) -> None:
+    def __init__(self, num_sparse_features: int, align: int = 1) -> None:
         super().__init__()
+        if align < 1:
+            raise ValueError(f"align must be a positive number of columns, got {align}")
         n = num_sparse_features + 1
         rows, cols = torch.triu_indices(n, n, offset=1)
-        self.register_buffer("pairs", rows * n + cols, persistent=False)
         self.num_pairs = rows.numel()
+        self.align = align
+        gram_to_pair = torch.full((n * n,), self.num_pairs, dtype=torch.long)
+        gram_to_pair[rows * n + cols] = torch.arange(self.num_pairs)
+        gram_to_pair[cols * n + rows] = torch.arange(self.num_pairs)
+        self.register_buffer("pairs", rows * n + cols, persistent=False)
+        self.register_buffer("gram_to_pair", gram_to_pair, persistent=False)
 
-    def output_dim(self, embedding_dim: int) -> int:
-        """The width of the top MLP's input for embeddings of `embedding_dim`."""
+    def interaction_dim(self, embedding_dim: int) -> int:
+        """The width of the interaction proper (dense vector plus pairs), without alignment padding."""
         return embedding_dim + self.num_pairs
 
+    def output_dim(self, embedding_dim: int) -> int:
+        """The width of the top MLP's input for embeddings of `embedding_dim`, padding included."""
+        width = self.interaction_dim(embedding_dim)
+        return width + (-width % self.align)
+
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
-        """Map dense ``[B, D]`` and pooled embeddings ``[B, F, D]`` to ``[B, D + F(F+1)/2]``."""
+        """Map dense ``[B, D]`` and pooled embeddings ``[B, F, D]`` to ``[B, output_dim(D)]``."""
         stacked = torch.cat([dense.unsqueeze(1), sparse], dim=1)
-        return torch.cat([dense, _PairwiseDots.apply(stacked, self.pairs)], dim=1)
+        parts = [dense, _PairwiseDots.apply(stacked, self.pairs, self.gram_to_pair)]
+        padding = self.output_dim(dense.shape[1]) - self.interaction_dim(dense.shape[1])
+        if padding:
+            parts.append(dense.new_zeros(dense.shape[0], padding))
+        return torch.cat(parts, dim=1)

@@ -29,6 +29,32 @@ def test_dot_interaction_matches_pairwise_loop() -> None:
     torch.testing.assert_close(out, expected)
 
 
+def test_dot_interaction_alignment_only_appends_zero_columns() -> None:
+    gen = torch.Generator().manual_seed(0)
+    dense, sparse = torch.randn(5, 4, generator=gen), torch.randn(5, 3, 4, generator=gen)
+    aligned = DotInteraction(3, align=8)
+    out = aligned(dense, sparse)
+    assert aligned.interaction_dim(4) == 10 and aligned.output_dim(4) == 16 and out.shape == (5, 16)
+    torch.testing.assert_close(out[:, :10], DotInteraction(3)(dense, sparse), rtol=0, atol=0)
+    assert torch.count_nonzero(out[:, 10:]) == 0
+
+
+def test_dlrm_alignment_padding_weights_stay_zero_through_training() -> None:
+    tables = make_tables(["f0", "f1", "f2", "f3"], ROWS, dim=4)  # 4 + 10 interaction columns -> 16
+    batch = random_ctr_batches(1, 8, 3, ROWS)[0]
+    torch.manual_seed(0)
+    model = DLRM([3, 8, 4], [8, 1], tables)
+    first = model.top.layers[0]
+    assert first.in_features == 16 and torch.count_nonzero(first.weight[:, 14:]) == 0
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, weight_decay=0.1)
+    for _ in range(3):
+        torch.nn.functional.binary_cross_entropy_with_logits(model(batch), batch.labels).backward()
+        assert torch.count_nonzero(first.weight.grad[:, 14:]) == 0 and torch.count_nonzero(first.weight.grad) > 0
+        opt.step()
+        opt.zero_grad()
+    assert torch.count_nonzero(first.weight[:, 14:]) == 0
+
+
 def test_crossnet_is_dcnv2_equation() -> None:
     torch.manual_seed(0)
     net = CrossNet(in_features=6, num_layers=2).double()
