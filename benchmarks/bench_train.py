@@ -4,7 +4,9 @@
 (tables: FBGEMM fused SGD), CPU. Reported side by side: our trainer's step (fp32 and bf16
 autocast), ``torchrec.models.dlrm.DLRM`` under DistributedModelParallel with fused SGD (one-process
 gloo world), and the fp32/bf16 matmul floors (one step ~6.0 GFLOP over a large matmul's FLOP/s
-measured in the same run). Wall times and, for shared machines, CPU time per thread.
+measured in the same run), interleaved over rounds and reported as medians
+(:func:`~repro.harness.train.throughput.interleaved`). Wall times and, for shared machines, CPU
+time per thread.
 References on a 2-core machine (issue 4): facebookresearch/dlrm ~80 ms/step, TorchRec DMP
 ~72 ms/step, fp32 matmul ~130 GFLOP/s -> floor ~46 ms. Targets: ours <= 54 ms fp32, <= 25 ms bf16.
 ``python -m repro.harness.train.throughput`` prints the same table for the README.
@@ -21,15 +23,24 @@ steps/s or GFLOP/s.
 
 from __future__ import annotations
 
-from repro.harness.train.throughput import native_bf16, precision_step_ms, torchrec_dmp_step_ms
+import torch
+
+from repro.harness.train.throughput import interleaved, native_bf16, our_trainer, torchrec_dmp
 
 STEPS = 20
+ROUNDS = 3
+TIMES = ("ours", "ours_cpu", "floor", "floor_cpu", "torchrec_dmp", "torchrec_dmp_cpu")
 
 
 def step_seconds(precision: str) -> dict[str, float]:
-    """:func:`~repro.harness.train.throughput.precision_step_ms` (our step and the matmul floor) in seconds."""
-    measured = precision_step_ms(precision, steps=STEPS)
-    return {key: measured[key] / 1000 for key in ("ours", "ours_cpu", "floor", "floor_cpu")}
+    """Medians of interleaved rounds, in seconds: our step and the matmul floor in `precision`, and
+    in fp32 TorchRec DMP's step too."""
+    runners = {"ours": our_trainer(precision=precision)}
+    if precision == "fp32":
+        runners["torchrec_dmp"] = torchrec_dmp()
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    measured = interleaved(runners, dtype, STEPS, ROUNDS)
+    return {key: measured[key] / 1000 for key in TIMES if key in measured}
 
 
 class _MeasuredOnce:
@@ -45,10 +56,8 @@ class DLRMKaggleStep(_MeasuredOnce):
     """fp32: our step, TorchRec DMP's step and the fp32 floor, measured once in one process."""
 
     def setup_cache(self) -> dict[str, float]:
-        """Measure every fp32 number once, in one process, so that they are comparable."""
-        theirs = torchrec_dmp_step_ms(steps=STEPS)  # CPU time already per thread
-        return {**step_seconds("fp32"), "torchrec_dmp": theirs["total"] / 1000,
-                "torchrec_dmp_cpu": theirs["cpu_total"] / 1000}
+        """Measure every fp32 number once, in one process and interleaved, so that they are comparable."""
+        return step_seconds("fp32")
 
     def track_ours_fp32(self, m: dict[str, float]) -> float:
         """Our trainer's fp32 step, mean wall seconds."""

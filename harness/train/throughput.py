@@ -12,6 +12,7 @@ benchmarks/bench_train.py reports them through asv.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -27,6 +28,7 @@ from repro.harness.models.embedding import make_tables
 from repro.harness.train.distributed import init_single_process, shard_model
 from repro.harness.train.optim import SparseSpec, build_optimizers
 from repro.harness.train.synthetic import BatchList, random_ctr_batches
+from repro.harness.train.timing import PHASES
 from repro.harness.train.trainer import TrainConfig, fit, seed_everything
 
 
@@ -80,16 +82,26 @@ def _batches(shape: Shape, count: int) -> list[Batch]:
     return random_ctr_batches(count, shape.batch, shape.bottom[0], [shape.rows] * shape.tables, seed=0)
 
 
-def our_step_ms(shape: Shape = KAGGLE, steps: int = 20, precision: str = "fp32") -> dict[str, float]:
-    """Mean per-phase ms/step of :func:`~repro.harness.train.trainer.fit` on the shape (after a warm-up fit)."""
+StepRunner = Callable[[int], dict[str, float]]
+"""Trains `steps` more steps of a model built once; returns mean ms per step: ``total`` (wall),
+``cpu_total`` (process CPU time per thread) and, for our trainer, the phases."""
+
+
+def our_trainer(shape: Shape = KAGGLE, precision: str = "fp32") -> StepRunner:
+    """Our trainer (:func:`~repro.harness.train.trainer.fit`) on the shape, built and warmed up once."""
     batches = BatchList(_batches(shape, 4))
-    config = TrainConfig(epochs=steps, lr=shape.lr, optimizer="sgd", sparse_optimizer="sgd", precision=precision,
-                         max_steps=steps, eval_every_steps=10 ** 9)
     tiny = {"val": BatchList(batches.batches[:1])}
     seed_everything(0)
     model = DLRM(list(shape.bottom), list(shape.top), shape.table_configs())
-    fit(model, batches, tiny, [""], TrainConfig(**{**config.__dict__, "max_steps": 3}), "cpu")
-    return fit(model, batches, tiny, [""], config, "cpu").step_ms
+
+    def run(steps: int) -> dict[str, float]:
+        config = TrainConfig(epochs=steps, lr=shape.lr, optimizer="sgd", sparse_optimizer="sgd",
+                             precision=precision, max_steps=steps, eval_every_steps=10 ** 9)
+        step_ms = fit(model, batches, tiny, [""], config, "cpu").step_ms
+        return {**step_ms, "cpu_total": step_ms["cpu_total"] / torch.get_num_threads()}
+
+    run(3)
+    return run
 
 
 def _time_steps(step: Callable[[Batch], None], batches: list[Batch], steps: int) -> dict[str, float]:
@@ -107,14 +119,15 @@ def _time_steps(step: Callable[[Batch], None], batches: list[Batch], steps: int)
     return {"total": wall_ms, "cpu_total": cpu_ms}
 
 
-def torchrec_dmp_step_ms(shape: Shape = KAGGLE, steps: int = 20) -> dict[str, float]:
-    """Wall and CPU ms/step of ``torchrec.models.dlrm.DLRM`` under DistributedModelParallel with fused SGD."""
+def torchrec_dmp(shape: Shape = KAGGLE) -> StepRunner:
+    """``torchrec.models.dlrm.DLRM`` under DistributedModelParallel with fused SGD, built once."""
     world = init_single_process(torch.device("cpu"))
     seed_everything(0)
     ebc = EmbeddingBagCollection(tables=shape.table_configs(), device=torch.device("cpu"))
     module = DLRMTrain(TorchRecDLRM(ebc, shape.bottom[0], list(shape.bottom[1:]), list(shape.top)))
     model, _ = shard_model(module, SparseSpec("sgd", shape.lr), world, batch_size=shape.batch)
     _, optimizers = build_optimizers(model, "sgd", shape.lr, 0.0, SparseSpec("sgd", shape.lr), world.device)
+    batches = _batches(shape, 4)
 
     def step(batch: Batch) -> None:
         loss, _ = model(batch)
@@ -122,7 +135,7 @@ def torchrec_dmp_step_ms(shape: Shape = KAGGLE, steps: int = 20) -> dict[str, fl
         optimizers.step()
         optimizers.zero_grad()
 
-    return _time_steps(step, _batches(shape, 4), steps)
+    return lambda steps: _time_steps(step, batches, steps)
 
 
 def native_bf16() -> bool:
@@ -134,50 +147,68 @@ def native_bf16() -> bool:
     return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def precision_step_ms(precision: str, steps: int = 20) -> dict[str, float]:
-    """Our trainer's mean step in `precision` beside that precision's matmul floor, in one process.
+def interleaved(runners: dict[str, StepRunner], dtype: torch.dtype, steps: int, rounds: int) -> dict[str, float]:
+    """Medians over `rounds` rounds, each timing the `dtype` matmul floor and then every runner.
 
-    ``ours`` / ``ours_cpu``: wall ms and CPU ms per thread of one step; ``floor`` / ``floor_cpu``:
-    one step's FLOPs over the best matmul FLOP/s (wall, CPU) in the same dtype; ``gflops``: that
-    matmul's wall GFLOP/s; plus our step's phases (``data``, ``forward``, ``backward``, ``optimizer``).
+    On a shared machine the speed drifts by 10-20% within a minute; interleaving puts every
+    contender in every period, and the paired ratios (``<name>_roofline``: floor over that
+    round's step; ``ours_over_<name>``) cancel what the rounds share. Keys: ``floor``,
+    ``floor_cpu``, ``gflops``, ``<name>`` and ``<name>_cpu`` (ms per step), our phases.
     """
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
     flops = dlrm_step_flops()
-    wall, cpu = matmul_flops(dtype=dtype)
-    ours = our_step_ms(steps=steps, precision=precision)
-    return {"ours": ours["total"], "ours_cpu": ours["cpu_total"] / torch.get_num_threads(),
-            "floor": 1000 * flops / wall, "floor_cpu": 1000 * flops / cpu, "gflops": wall / 1e9,
-            **{k: v for k, v in ours.items() if k not in ("total", "cpu_total")}}
+    rows: list[dict[str, float]] = []
+    for _ in range(rounds):
+        wall, cpu = matmul_flops(dtype=dtype)
+        row = {"floor": 1000 * flops / wall, "floor_cpu": 1000 * flops / cpu, "gflops": wall / 1e9}
+        for name, run in runners.items():
+            timed = run(steps)
+            row.update({name: timed["total"], f"{name}_cpu": timed["cpu_total"],
+                        f"{name}_roofline": row["floor"] / timed["total"]})
+            row.update({f"{name}_{phase}": timed[phase] for phase in PHASES if phase in timed})
+        for name in runners:
+            if name != "ours" and "ours" in runners:
+                row[f"ours_over_{name}"] = row["ours"] / row[name]
+        rows.append(row)
+    return {key: statistics.median(row[key] for row in rows) for key in rows[0]}
 
 
-def measure(steps: int = 20) -> dict[str, float]:
-    """All numbers of one benchmark run: step times (wall and CPU) and the matmul floors.
+def precision_step_ms(precision: str, steps: int = 20, rounds: int = 3) -> dict[str, float]:
+    """Our trainer's step in `precision` beside that precision's matmul floor (:func:`interleaved`)."""
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    return interleaved({"ours": our_trainer(precision=precision)}, dtype, steps, rounds)
+
+
+def measure(steps: int = 20, rounds: int = 3) -> dict[str, float]:
+    """All numbers of one benchmark run: fp32 ours, TorchRec DMP and the floor interleaved, then bf16.
 
     The bf16 entries are NaN where bf16 is not native (:func:`native_bf16`).
     """
-    fp32 = precision_step_ms("fp32", steps)
-    theirs = torchrec_dmp_step_ms(steps=steps)
+    fp32 = interleaved({"ours": our_trainer(), "torchrec_dmp": torchrec_dmp()}, torch.float32, steps, rounds)
     nan = float("nan")
-    bf16 = (precision_step_ms("bf16", steps) if native_bf16()
+    bf16 = (precision_step_ms("bf16", steps, rounds) if native_bf16()
             else dict.fromkeys(("ours", "ours_cpu", "floor", "floor_cpu", "gflops"), nan))
-    return {"gflop_per_step": dlrm_step_flops() / 1e9, "threads": torch.get_num_threads(),
+    return {"gflop_per_step": dlrm_step_flops() / 1e9, "threads": torch.get_num_threads(), "rounds": rounds,
             "ours_ms": fp32["ours"], "ours_cpu_ms": fp32["ours_cpu"],
             "ours_bf16_ms": bf16["ours"], "ours_bf16_cpu_ms": bf16["ours_cpu"],
-            "torchrec_dmp_ms": theirs["total"], "torchrec_dmp_cpu_ms": theirs["cpu_total"],
+            "torchrec_dmp_ms": fp32["torchrec_dmp"], "torchrec_dmp_cpu_ms": fp32["torchrec_dmp_cpu"],
             "fp32_gflops": fp32["gflops"], "fp32_floor_ms": fp32["floor"], "fp32_floor_cpu_ms": fp32["floor_cpu"],
             "bf16_gflops": bf16["gflops"], "bf16_floor_ms": bf16["floor"], "bf16_floor_cpu_ms": bf16["floor_cpu"],
-            **{f"ours_{k}_ms": fp32[k] for k in ("data", "forward", "backward", "optimizer")}}
+            "ours_roofline": fp32["ours_roofline"], "torchrec_dmp_roofline": fp32["torchrec_dmp_roofline"],
+            "ours_over_torchrec_dmp": fp32["ours_over_torchrec_dmp"],
+            **{f"ours_{k}_ms": fp32[f"ours_{k}"] for k in PHASES}}
 
 
 def main() -> None:
     """Print our ms/step (fp32, bf16), TorchRec DMP's and the matmul floors side by side."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are printed")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    m = measure(args.steps)
-    print(f"DLRM Kaggle shape, batch {KAGGLE.batch}, {m['gflop_per_step']:.2f} GFLOP/step, {m['threads']} thread(s)")
+    m = measure(args.steps, args.rounds)
+    print(f"DLRM Kaggle shape, batch {KAGGLE.batch}, {m['gflop_per_step']:.2f} GFLOP/step, {m['threads']} thread(s), "
+          f"median of {m['rounds']} interleaved rounds of {args.steps} steps")
     print(f"{'':34s} {'wall ms/step':>12s} {'CPU ms/step':>12s}   (CPU = process CPU time / threads)")
     rows = [("ours fp32 (trainer step)", "ours"), ("ours bf16 autocast", "ours_bf16"),
             ("torchrec DLRM + DMP, fused SGD", "torchrec_dmp"), ("fp32 matmul floor", "fp32_floor"),
@@ -187,7 +218,9 @@ def main() -> None:
     if not native_bf16():
         print("bf16: not measured (no native bf16 in oneDNN on this CPU; torch's fallback is ~300x slower)")
     print(f"fp32 matmul {m['fp32_gflops']:.0f} GFLOP/s, bf16 {m['bf16_gflops']:.0f} GFLOP/s (wall); our fp32 split: "
-          + ", ".join(f"{k} {m[f'ours_{k}_ms']:.1f}" for k in ("data", "forward", "backward", "optimizer")))
+          + ", ".join(f"{k} {m[f'ours_{k}_ms']:.1f}" for k in PHASES))
+    print(f"paired per round: ours at {100 * m['ours_roofline']:.0f}% of the fp32 roofline (TorchRec DMP "
+          f"{100 * m['torchrec_dmp_roofline']:.0f}%); ours / TorchRec DMP = {m['ours_over_torchrec_dmp']:.2f}")
 
 
 if __name__ == "__main__":
