@@ -23,9 +23,7 @@ steps/s or GFLOP/s.
 
 from __future__ import annotations
 
-import torch
-
-from repro.harness.train.throughput import interleaved, native_bf16, our_trainer, torchrec_dmp
+from repro.harness.train.throughput import native_bf16, precision_step_ms
 
 STEPS = 20
 ROUNDS = 3
@@ -33,13 +31,9 @@ TIMES = ("ours", "ours_cpu", "floor", "floor_cpu", "torchrec_dmp", "torchrec_dmp
 
 
 def step_seconds(precision: str) -> dict[str, float]:
-    """Medians of interleaved rounds, in seconds: our step and the matmul floor in `precision`, and
-    in fp32 TorchRec DMP's step too."""
-    runners = {"ours": our_trainer(precision=precision)}
-    if precision == "fp32":
-        runners["torchrec_dmp"] = torchrec_dmp()
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
-    measured = interleaved(runners, dtype, STEPS, ROUNDS)
+    """Medians of interleaved rounds in seconds: our step and the matmul floor in `precision`, and
+    in fp32 TorchRec DMP's step too (:func:`~repro.harness.train.throughput.precision_step_ms`)."""
+    measured = precision_step_ms(precision, STEPS, ROUNDS, with_torchrec=precision == "fp32")
     return {key: measured[key] / 1000 for key in TIMES if key in measured}
 
 

@@ -175,10 +175,15 @@ def interleaved(runners: dict[str, StepRunner], dtype: torch.dtype, steps: int, 
     return {key: statistics.median(row[key] for row in rows) for key in rows[0]}
 
 
-def precision_step_ms(precision: str, steps: int = 20, rounds: int = 3) -> dict[str, float]:
-    """Our trainer's step in `precision` beside that precision's matmul floor (:func:`interleaved`)."""
+def precision_step_ms(precision: str, steps: int = 20, rounds: int = 3,
+                      with_torchrec: bool = False) -> dict[str, float]:
+    """Our trainer's step in `precision` beside that precision's matmul floor (:func:`interleaved`),
+    and with `with_torchrec` TorchRec DMP's fp32 step in the same rounds (key ``torchrec_dmp``)."""
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
-    return interleaved({"ours": our_trainer(precision=precision)}, dtype, steps, rounds)
+    runners = {"ours": our_trainer(precision=precision)}
+    if with_torchrec:
+        runners["torchrec_dmp"] = torchrec_dmp()
+    return interleaved(runners, dtype, steps, rounds)
 
 
 def measure(steps: int = 20, rounds: int = 3) -> dict[str, float]:
@@ -186,7 +191,7 @@ def measure(steps: int = 20, rounds: int = 3) -> dict[str, float]:
 
     The bf16 entries are NaN where bf16 is not native (:func:`native_bf16`).
     """
-    fp32 = interleaved({"ours": our_trainer(), "torchrec_dmp": torchrec_dmp()}, torch.float32, steps, rounds)
+    fp32 = precision_step_ms("fp32", steps, rounds, with_torchrec=True)
     nan = float("nan")
     bf16 = (precision_step_ms("bf16", steps, rounds) if native_bf16()
             else dict.fromkeys(("ours", "ours_cpu", "floor", "floor_cpu", "gflops"), nan))
