@@ -76,6 +76,15 @@ def test_same_seed_gives_bitwise_identical_metrics() -> None:
     assert first.metrics["test_auc"] > 0.6  # it learns the synthetic signal
 
 
+def test_bf16_autocast_trains_and_stays_near_fp32() -> None:
+    # bf16 forward (autocast: MLPs, interaction with its alignment padding), fp32 loss and optimisers
+    fp32, bf16 = _run(), _run(dataclasses.replace(CONFIG, precision="bf16"))
+    assert all(torch.isfinite(torch.tensor(bf16.step_losses)))
+    assert bf16.metrics["test_auc"] > 0.6
+    assert abs(bf16.metrics["test_auc"] - fp32.metrics["test_auc"]) < 0.03
+    assert bf16.step_losses != fp32.step_losses  # the forward really ran in bf16
+
+
 def test_eval_schedule_best_final_and_timing() -> None:
     result = _run()
     assert [row["step"] for row in result.curve] == [20, 40, 60]  # every 20 steps and at the end
