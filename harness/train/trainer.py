@@ -46,8 +46,7 @@ from repro.harness.experiment import NullProgress, Progress
 from repro.harness.metrics import binary_metrics, regression_metrics
 from repro.harness.train import checkpoint as ckpt
 from repro.harness.train.distributed import agree_on_min, all_gather_cat, global_mean, rank_and_world
-from repro.harness.train.optim import (DENSE_OPTIMIZERS, Optimizers, SparseSpec, build_optimizers,
-                                       make_dense_optimizer)
+from repro.harness.train.optim import Optimizers, SparseSpec, build_optimizers
 from repro.harness.train.timing import StepTimer
 
 
@@ -203,19 +202,11 @@ class FitResult:
     step_losses: list[float] = field(default_factory=list)
 
 
-OPTIMIZERS = DENSE_OPTIMIZERS
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch so that a run is repeatable bit for bit on CPU."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """The dense optimizer named in `config` (a clear error for an unknown name)."""
-    return make_dense_optimizer(params, config.optimizer, config.lr, config.weight_decay)
 
 
 def _as_matrix(t: torch.Tensor) -> torch.Tensor:
