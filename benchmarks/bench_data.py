@@ -28,10 +28,10 @@ from pathlib import Path
 
 from asv_runner.benchmarks.mark import SkipNotImplemented
 
-from repro.harness.data import pipeline
-from repro.harness.data.api import load_splits
-from repro.harness.data.criteo import kaggle_dlrm_job
-from repro.harness.data.synthetic import write_criteo_tsv
+from harness.data import pipeline
+from harness.data.api import load_splits
+from harness.data.criteo import kaggle_dlrm_job
+from harness.data.synthetic import write_criteo_tsv
 
 from .common import SEED
 
@@ -47,8 +47,8 @@ CHILD_TIMEOUT_S = 300  # below the benchmark's asv timeout, so a stuck child is 
 _PEAK_RSS_SCRIPT = """\
 import sys
 from pathlib import Path
-from repro.harness.data import pipeline
-from repro.harness.data.criteo import kaggle_dlrm_job
+from harness.data import pipeline
+from harness.data.criteo import kaggle_dlrm_job
 pipeline.run(kaggle_dlrm_job([Path(sys.argv[1])]), Path(sys.argv[2]))
 with open("/proc/self/status") as status:
     print(next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:")))
@@ -75,7 +75,7 @@ def _peak_rss_of_prepare(source: str, folder: Path, timeout: float = CHILD_TIMEO
     A child process, so that the figure is the preprocessing's own and not the benchmark
     process's (which has imported torch and asv); Linux only (it reads ``/proc/self/status``).
     ``-P`` keeps the working directory off the child's ``sys.path``: run from a checkout, its
-    ``repro/`` source folder (which lacks ``repro.harness``) would otherwise shadow the installed
+    ``repro/`` source folder (which lacks ``harness``) would otherwise shadow the installed
     package in a non-editable install, as in asv's history environments.
     """
     shutil.rmtree(folder, ignore_errors=True)

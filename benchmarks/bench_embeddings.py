@@ -1,7 +1,7 @@
 """Embedding-compression benchmarks: forward and backward of each trick against TorchRec's EBC,
 and the step and state of frequency-aware SGD against SGD, Adagrad and Adam.
 
-The QR, hashing, mixed-dimension and 4-bit tables (repro.harness.embeddings) replace plain
+The QR, hashing, mixed-dimension and 4-bit tables (harness.embeddings) replace plain
 tables inside the same KeyedJaggedTensor front-end, so each pass is timed on the same
 Criteo-like batch (one id per table per example, power-law ids) against the plain
 ``EmbeddingBagCollection``. ``track_nbytes`` records the measured bytes of each variant's tables.
@@ -19,12 +19,12 @@ from torchrec.modules.embedding_configs import EmbeddingBagConfig
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from repro.harness.embeddings.collection import TableCollection
-from repro.harness.embeddings.memory import module_nbytes
-from repro.harness.embeddings.mixed_dim import ProjectedEmbeddingBag, table_dims
-from repro.harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
-from repro.harness.embeddings.quant4bit import CodebookEmbeddingBag, Fused4bitEmbeddingBag
-from repro.harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
+from harness.embeddings.collection import TableCollection
+from harness.embeddings.memory import module_nbytes
+from harness.embeddings.mixed_dim import ProjectedEmbeddingBag, table_dims
+from harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
+from harness.embeddings.quant4bit import CodebookEmbeddingBag, Fused4bitEmbeddingBag
+from harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
 
 from .common import SEED
 

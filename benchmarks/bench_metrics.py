@@ -1,6 +1,6 @@
 """Evaluation-metric benchmarks: the cost of scoring a whole evaluation split.
 
-Every epoch of every run ends with :func:`repro.harness.metrics.binary_metrics` over the
+Every epoch of every run ends with :func:`harness.metrics.binary_metrics` over the
 validation and test splits (Criteo's test day is ~6.5M rows), so its time per call bounds how
 often a paper can afford to evaluate.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from repro.harness.metrics import binary_metrics
+from harness.metrics import binary_metrics
 
 from .common import synthetic_scores
 

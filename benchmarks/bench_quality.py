@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 from torch import nn
 
-from repro.harness.models.multitask import MultiLevelMMoE, MultiTaskModel, SharedBottom
-from repro.harness.train.trainer import TrainConfig, fit, seed_everything
+from harness.models.multitask import MultiLevelMMoE, MultiTaskModel, SharedBottom
+from harness.train.trainer import TrainConfig, fit, seed_everything
 
 from .common import SEED, synthetic_shard
 

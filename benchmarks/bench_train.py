@@ -5,11 +5,11 @@
 autocast), ``torchrec.models.dlrm.DLRM`` under DistributedModelParallel with fused SGD (one-process
 gloo world), and the fp32/bf16 matmul floors (one step ~6.0 GFLOP over a large matmul's FLOP/s
 measured in the same run), interleaved over rounds and reported as medians
-(:func:`~repro.harness.train.throughput.interleaved`). Wall times and, for shared machines, CPU
+(:func:`~harness.train.throughput.interleaved`). Wall times and, for shared machines, CPU
 time per thread.
 References on a 2-core machine (issue 4): facebookresearch/dlrm ~80 ms/step, TorchRec DMP
 ~72 ms/step, fp32 matmul ~130 GFLOP/s -> floor ~46 ms. Targets: ours <= 54 ms fp32, <= 25 ms bf16.
-``python -m repro.harness.train.throughput`` prints the same table for the README.
+``python -m harness.train.throughput`` prints the same table for the README.
 
 The bf16 numbers are measured only where oneDNN runs bf16 natively (AVX512 or AMX); elsewhere
 (e.g. an AVX2-only CPU) torch's bf16 matmul falls back to a kernel ~300x slower than fp32 (0.3 vs
@@ -23,7 +23,7 @@ steps/s or GFLOP/s.
 
 from __future__ import annotations
 
-from repro.harness.train.throughput import native_bf16, precision_step_ms
+from harness.train.throughput import native_bf16, precision_step_ms
 
 STEPS = 20
 ROUNDS = 3
@@ -32,7 +32,7 @@ TIMES = ("ours", "ours_cpu", "floor", "floor_cpu", "torchrec_dmp", "torchrec_dmp
 
 def step_seconds(precision: str) -> dict[str, float]:
     """Medians of interleaved rounds in seconds: our step and the matmul floor in `precision`, and
-    in fp32 TorchRec DMP's step too (:func:`~repro.harness.train.throughput.precision_step_ms`)."""
+    in fp32 TorchRec DMP's step too (:func:`~harness.train.throughput.precision_step_ms`)."""
     measured = precision_step_ms(precision, STEPS, ROUNDS, with_torchrec=precision == "fp32")
     return {key: measured[key] / 1000 for key in TIMES if key in measured}
 

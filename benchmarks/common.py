@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from repro.harness.train.trainer import TensorBatches
+from harness.train.trainer import TensorBatches
 
 SEED = 20240601
 

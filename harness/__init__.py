@@ -1,5 +1,5 @@
 """Shared parts of every reproduction: data, model blocks, training, metrics.
 
-Installed as ``repro.harness``. Imports point one way: papers use the harness, the harness never
+Imports point one way: papers use the harness, the harness never
 imports a paper or the CLI.
 """

@@ -65,7 +65,7 @@ class ExperimentContext:
     work_dir: Path
     params: dict[str, Any]
     progress: Progress = field(default_factory=NullProgress)
-    jobs: int = 1  # independent (model, seed) trainings run side by side (repro.harness.parallel)
+    jobs: int = 1  # independent (model, seed) trainings run side by side (harness.parallel)
 
 
 @dataclass

@@ -3,10 +3,10 @@
 A reproduction trains many small models that never talk to each other. Small MLPs train fastest
 on one CPU thread, so on a machine with more cores than one training can use, running the jobs
 side by side is the cheap way to use it (``repro run <id> --jobs N``). Every job seeds itself
-(:func:`repro.harness.train.trainer.seed_everything`), so its result does not depend on which
+(:func:`harness.train.trainer.seed_everything`), so its result does not depend on which
 worker ran it or in what order: one worker and N workers give bitwise the same metrics (tested
 on AdaTT in tests/adatt/test_experiment.py). This is process-level parallelism of independent jobs; training one model across
-processes is torch.distributed's business (:mod:`repro.harness.train.distributed`).
+processes is torch.distributed's business (:mod:`harness.train.distributed`).
 
 Workers are started with ``spawn`` (forking a process whose OpenMP pool is running can hang) and
 receive the shared inputs once, when they start, not once per job.
@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
-from repro.harness.experiment import NullProgress, Progress
+from harness.experiment import NullProgress, Progress
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")

@@ -1,7 +1,7 @@
 """recrepro: reproductions of the DLRM family of recommendation-systems papers.
 
 ``repro`` holds the CLI, the paper registry, the claims engine, run records and the report;
-``repro.harness`` (folder harness/) the shared data, models and trainer; ``repro.papers``
+``harness`` (folder harness/) the shared data, models and trainer; ``papers``
 (folder papers/) one sub-package per implemented paper.
 """
 

@@ -1,6 +1,6 @@
 """The `repro` command: list, run, report, figures, doctor and data.
 
-Every command has ``--help``. Input errors (a :class:`~repro.harness.errors.UserError`) print one
+Every command has ``--help``. Input errors (a :class:`~harness.errors.UserError`) print one
 clear message and exit with status 2; a completed run exits 0 whatever its verdicts.
 """
 
@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from repro import records
-from repro.harness.errors import UserError
+from harness.errors import UserError
 
 EXIT_USER_ERROR = 2
 
@@ -140,8 +140,8 @@ def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     import torch
 
     from repro import envinfo
-    from repro.harness.data import registry as datasets
-    from repro.harness.data.datadir import ENV_VAR, resolve_data_dir
+    from harness.data import registry as datasets
+    from harness.data.datadir import ENV_VAR, resolve_data_dir
 
     for name, version in envinfo.package_versions().items():
         console.print(f"{name:>16}  {version}", highlight=False)
@@ -173,8 +173,8 @@ def _fbgemm_status() -> str:
 
 def cmd_data_list(args: argparse.Namespace, console: Console) -> int:
     """List every dataset id with its status in the data directory."""
-    from repro.harness.data import registry as datasets
-    from repro.harness.data.datadir import resolve_data_dir
+    from harness.data import registry as datasets
+    from harness.data.datadir import resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir)
     table = Table(title=f"datasets in {data_dir}")
@@ -188,8 +188,8 @@ def cmd_data_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_data_prepare(args: argparse.Namespace, console: Console) -> int:
     """Build the checked, memory-mapped cache of one dataset id, with a live rows/s line."""
-    from repro.harness.data import registry as datasets
-    from repro.harness.data.datadir import resolve_data_dir
+    from harness.data import registry as datasets
+    from harness.data.datadir import resolve_data_dir
     from repro.progress import PrepareBar
 
     entry = datasets.get_entry(args.dataset)
@@ -203,8 +203,8 @@ def cmd_data_prepare(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_data_verify(args: argparse.Namespace, console: Console) -> int:
     """Re-hash the raw files and the cache of one dataset id and run its integrity checks."""
-    from repro.harness.data import registry as datasets
-    from repro.harness.data.datadir import resolve_data_dir
+    from harness.data import registry as datasets
+    from harness.data.datadir import resolve_data_dir
 
     report = datasets.verify(datasets.get_entry(args.dataset), resolve_data_dir(args.data_dir),
                              cache_dir=_cache_dir(args))
@@ -214,8 +214,8 @@ def cmd_data_verify(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_data_download(args: argparse.Namespace, console: Console) -> int:
     """Download one dataset's official files, verifying checksums, renaming into place when good."""
-    from repro.harness.data import registry as datasets
-    from repro.harness.data.datadir import resolve_data_dir
+    from harness.data import registry as datasets
+    from harness.data.datadir import resolve_data_dir
     from repro.progress import download_with_bar
 
     entry = datasets.get_entry(args.dataset)

@@ -25,8 +25,8 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
-from repro.harness.atomic import write_json
-from repro.harness.errors import UserError
+from harness.atomic import write_json
+from harness.errors import UserError
 from repro.records import RECORD_FILE
 
 KERNEL = "python3"

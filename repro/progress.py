@@ -15,15 +15,15 @@ from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progre
                            TimeElapsedColumn, TransferSpeedColumn)
 from rich.table import Table
 
-from repro.harness.data.catalog import DatasetSpec
-from repro.harness.data.download import Downloaded, download_dataset
-from repro.harness.data.progress import PrepareProgress
+from harness.data.catalog import DatasetSpec
+from harness.data.download import Downloaded, download_dataset
+from harness.data.progress import PrepareProgress
 
 STATUS_STYLE = {"reproduced": "bold green", "not reproduced": "bold red", "inconclusive": "bold yellow"}
 
 
 class ConsoleProgress:
-    """Implements :class:`repro.harness.experiment.Progress` on a rich console."""
+    """Implements :class:`harness.experiment.Progress` on a rich console."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -105,7 +105,7 @@ class PrepareBar:
         self._bar.stop()
 
     def update(self, event: PrepareProgress) -> None:
-        """Show one :class:`~repro.harness.data.progress.PrepareProgress` report."""
+        """Show one :class:`~harness.data.progress.PrepareProgress` report."""
         if event.stage not in self._tasks:
             self._tasks[event.stage] = self._bar.add_task(event.stage, total=event.total_bytes, info="")
         eta = f", ETA {event.eta_s:,.0f} s" if event.eta_s is not None else ""

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from repro.harness.atomic import write_json
-from repro.harness.errors import UserError
+from harness.atomic import write_json
+from harness.errors import UserError
 
 RECORD_FILE = "record.json"
 SCHEMA_VERSION = 1

@@ -3,7 +3,7 @@
 Planned papers come from ``repro/catalog.toml``. A paper is *implemented* when
 ``papers/<id>/paper.toml`` exists; that file declares its metadata, profiles and claims as data
 and is validated on load: an unknown key, a missing field or a bad value raises
-:class:`~repro.harness.errors.ConfigError` naming the file and the key.
+:class:`~harness.errors.ConfigError` naming the file and the key.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
+import papers
 from repro.claims import RELATION_OPS, Claim
-from repro.harness.errors import ConfigError, UserError
+from harness.errors import ConfigError, UserError
 
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
-PAPERS_DIR = Path(__file__).resolve().parent.parent / "papers"
+PAPERS_DIR = Path(papers.__file__).resolve().parent  # the installed `papers` package, wheel or checkout
 PROFILES = ("smoke", "default", "full")
 
 
@@ -62,7 +63,7 @@ class Paper:
 
     def experiment(self) -> Callable[..., Any]:
         """The paper's ``experiment.run`` function."""
-        module: ModuleType = importlib.import_module(f"repro.papers.{self.id.replace('-', '_')}.experiment")
+        module: ModuleType = importlib.import_module(f"papers.{self.id.replace('-', '_')}.experiment")
         return module.run
 
     def figures_notebook(self) -> Path | None:

@@ -26,16 +26,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from repro import envinfo, records
-from repro.harness.atomic import write_json
+from harness.atomic import write_json
 from repro.claims import count_statuses, evaluate
-from repro.harness.data import registry as datasets
-from repro.harness.data.datadir import default_cache_dir, resolve_data_dir
-from repro.harness.errors import UserError
-from repro.harness.experiment import ExperimentContext, ExperimentResult
+from harness.data import registry as datasets
+from harness.data.datadir import default_cache_dir, resolve_data_dir
+from harness.errors import UserError
+from harness.experiment import ExperimentContext, ExperimentResult
 from repro.progress import ConsoleProgress, download_with_bar, print_summary
 from repro.registry import PROFILES, Paper, get_paper
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout, for the git state (absent in a wheel)
 CONFIG_FILE = "config.json"
 
 

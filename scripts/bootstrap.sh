@@ -16,7 +16,7 @@ with_test_tools=0
 
 PY="${PYTHON:-python3.11}"
 STAMP=.venv/.recrepro-install
-recipe=$(cat pyproject.toml setup.py scripts/bootstrap.sh | sha256sum | cut -c1-16)-gpu${RECREPRO_GPU:-0}
+recipe=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)-gpu${RECREPRO_GPU:-0}
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 

@@ -2,7 +2,7 @@
 
 Example::
 
-    from repro.harness.data.api import load_splits
+    from harness.data.api import load_splits
 
     splits = load_splits("criteo-kaggle-dlrm", batch_size=2048, seed=0)   # prepares the cache if needed
     ebc_tables = splits.table_sizes          # {"cat_0": 1460, …}: num_embeddings per sparse key
@@ -31,10 +31,10 @@ from typing import Any
 
 import torch
 
-from repro.harness.data import registry
-from repro.harness.data.datadir import resolve_data_dir
-from repro.harness.data.loader import BatchLoader, CachedSplit
-from repro.harness.data.progress import ProgressFn
+from harness.data import registry
+from harness.data.datadir import resolve_data_dir
+from harness.data.loader import BatchLoader, CachedSplit
+from harness.data.progress import ProgressFn
 
 
 @dataclass(frozen=True)

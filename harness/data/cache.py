@@ -31,9 +31,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from repro.harness.atomic import atomic_path, write_json
-from repro.harness.data.catalog import sha256_of
-from repro.harness.errors import DataError
+from harness.atomic import atomic_path, write_json
+from harness.data.catalog import sha256_of
+from harness.errors import DataError
 
 CACHE_ENV = "REPRO_CACHE_DIR"
 MANIFEST = "manifest.json"
@@ -167,7 +167,7 @@ class ArrayWriter:
         """An appender for ``<folder>/<name>.npy`` of `shape` and `dtype`, its space reserved.
 
         Temporary files of the same array left by a killed run (``kill -9`` skips the cleanup of
-        :func:`~repro.harness.atomic.atomic_path`) are removed first: they can hold gigabytes and
+        :func:`~harness.atomic.atomic_path`) are removed first: they can hold gigabytes and
         no later run would reuse them. One process prepares a cache folder at a time (under
         torchrun, rank 0 first), so no other writer owns them.
         """

@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from repro.harness.errors import DataError
+from harness.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from typing import IO, Any, Iterator
 import numpy as np
 import pandas as pd
 
-from repro.harness.data.catalog import DatasetSpec, RawFile, sha256_of
-from repro.harness.errors import DataError
+from harness.data.catalog import DatasetSpec, RawFile, sha256_of
+from harness.errors import DataError
 
 UCI_BASE = "https://archive.ics.uci.edu/ml/machine-learning-databases/census-income-mld"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from repro.harness.atomic import atomic_path
-from repro.harness.data import census
+from harness.atomic import atomic_path
+from harness.data import census
 
 _EDUCATION_LADDER = (  # from low to high; the latent score picks a rung
     "Less than 1st grade", "5th or 6th grade", "9th grade", "11th grade", "High school graduate",

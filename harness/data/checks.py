@@ -4,7 +4,7 @@ They catch the failures the field has shipped (../shared/research/anchors.md §8
 splits (torchrec's Kaggle example validated on training rows), a label left among the features
 (AUC 1.0 in torch-rechub#56), a constant label, row counts or files that changed (silent
 corruption), and categorical indices outside their embedding tables. Each failure raises a
-:class:`~repro.harness.errors.DataError` naming the cache folder, the split and the array.
+:class:`~harness.errors.DataError` naming the cache folder, the split and the array.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from repro.harness.data.cache import file_digests, load_npy, read_manifest, read_npy_blocks
-from repro.harness.errors import DataError
+from harness.data.cache import file_digests, load_npy, read_manifest, read_npy_blocks
+from harness.errors import DataError
 
 LEAK_SAMPLE_ROWS = 200_000
 SCAN_ROWS = 1 << 18

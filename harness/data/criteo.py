@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from repro.harness.data.catalog import DatasetSpec, RawFile
-from repro.harness.data.criteo_tsv import DEFAULT_CAT_NAMES, DEFAULT_INT_NAMES, DEFAULT_LABEL_NAME, parse_block
-from repro.harness.data.encoders import DictionaryEncoder, ModuloEncoder
-from repro.harness.data.pipeline import ParsedRows, SplitAssigner, TabularJob
-from repro.harness.data.splits import SPLITS, TEST, TRAIN, VAL, last_file_halved_rule, random_split_rule
-from repro.harness.data.textblocks import TextBlock
+from harness.data.catalog import DatasetSpec, RawFile
+from harness.data.criteo_tsv import DEFAULT_CAT_NAMES, DEFAULT_INT_NAMES, DEFAULT_LABEL_NAME, parse_block
+from harness.data.encoders import DictionaryEncoder, ModuloEncoder
+from harness.data.pipeline import ParsedRows, SplitAssigner, TabularJob
+from harness.data.splits import SPLITS, TEST, TRAIN, VAL, last_file_halved_rule, random_split_rule
+from harness.data.textblocks import TextBlock
 
 KAGGLE_ROWS = 45_840_617
 # torchrec examples/dlrm / MLPerf DLRM: per-feature embedding rows for Criteo 1TB (max_ind_range 40M).

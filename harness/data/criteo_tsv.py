@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from repro.harness.data.delimited import Arrays, LineFormat, int_column, parse_delimited
-from repro.harness.data.textblocks import TextBlock
+from harness.data.delimited import Arrays, LineFormat, int_column, parse_delimited
+from harness.data.textblocks import TextBlock
 
 # The column names of torchrec's Criteo utilities (torchrec.datasets.criteo.DEFAULT_LABEL_NAME,
 # DEFAULT_INT_NAMES, DEFAULT_CAT_NAMES), spelled out so that preprocessing does not import torch

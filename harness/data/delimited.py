@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from repro.harness.data.textblocks import TextBlock, line_text
-from repro.harness.errors import DataError
+from harness.data.textblocks import TextBlock, line_text
+from harness.errors import DataError
 
 Arrays = tuple[np.ndarray, ...]
 Converter = Callable[[pa.Table], tuple[Arrays, dict[int, str]]]

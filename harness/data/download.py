@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from repro.harness.atomic import atomic_path
-from repro.harness.data.catalog import DatasetSpec, RawFile, sha256_of
-from repro.harness.errors import DataError
+from harness.atomic import atomic_path
+from harness.data.catalog import DatasetSpec, RawFile, sha256_of
+from harness.errors import DataError
 
 ProgressFn = Callable[[str, int, int | None], None]
 _MD5 = re.compile(r"\b([0-9a-fA-F]{32})\b")

@@ -27,8 +27,8 @@ import torch
 from torchrec.datasets.utils import Batch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from repro.harness.data.cache import load_npy
-from repro.harness.data.jagged import take_jagged
+from harness.data.cache import load_npy
+from harness.data.jagged import take_jagged
 
 DEFAULT_BLOCK_BATCHES = 32
 

@@ -28,15 +28,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from repro.harness.data.catalog import DatasetSpec, RawFile
-from repro.harness.data.delimited import Arrays, LineFormat, parse_delimited
-from repro.harness.data.download import archive_member_url
-from repro.harness.data.encoders import DictionaryEncoder
-from repro.harness.data.jagged import take_jagged
-from repro.harness.data.pipeline import ParsedRows, TabularJob
-from repro.harness.data.splits import SPLITS, random_split_rule
-from repro.harness.data.textblocks import TextBlock
-from repro.harness.errors import DataError
+from harness.data.catalog import DatasetSpec, RawFile
+from harness.data.delimited import Arrays, LineFormat, parse_delimited
+from harness.data.download import archive_member_url
+from harness.data.encoders import DictionaryEncoder
+from harness.data.jagged import take_jagged
+from harness.data.pipeline import ParsedRows, TabularJob
+from harness.data.splits import SPLITS, random_split_rule
+from harness.data.textblocks import TextBlock
+from harness.errors import DataError
 
 USER_KEYS = ("gender", "age", "occupation", "zip")
 GROUPLENS = "https://files.grouplens.org/datasets/movielens"

@@ -23,14 +23,14 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from repro.harness.atomic import write_json
-from repro.harness.data.cache import MANIFEST, ArrayWriter, ChunkStore, NpyAppender, file_digests, save_npy
-from repro.harness.data.checks import check_cache
-from repro.harness.data.encoders import ChunkStats
-from repro.harness.data.jagged import take_jagged
-from repro.harness.data.progress import ProgressFn, RateMeter
-from repro.harness.data.textblocks import DEFAULT_BLOCK_BYTES, BlockCut, TextBlock, after_last_line, iter_blocks
-from repro.harness.errors import DataError
+from harness.atomic import write_json
+from harness.data.cache import MANIFEST, ArrayWriter, ChunkStore, NpyAppender, file_digests, save_npy
+from harness.data.checks import check_cache
+from harness.data.encoders import ChunkStats
+from harness.data.jagged import take_jagged
+from harness.data.progress import ProgressFn, RateMeter
+from harness.data.textblocks import DEFAULT_BLOCK_BYTES, BlockCut, TextBlock, after_last_line, iter_blocks
+from harness.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from repro.harness.data.api import Splits, load_splits
-from repro.harness.data.synthetic import write_criteo_tsv, write_movielens
-from repro.harness.errors import ConfigError
+from harness.data.api import Splits, load_splits
+from harness.data.synthetic import write_criteo_tsv, write_movielens
+from harness.errors import ConfigError
 
 CRITEO_KAGGLE_DLRM = "criteo-kaggle-dlrm"
 

@@ -2,7 +2,7 @@
 
 A dataset id names a dataset *and its protocol* (e.g. ``criteo-kaggle-dlrm``: the
 facebookresearch/dlrm split of Criteo Kaggle). Each entry pairs the
-:class:`~repro.harness.data.catalog.DatasetSpec` of the raw files with a ``build`` step that turns
+:class:`~harness.data.catalog.DatasetSpec` of the raw files with a ``build`` step that turns
 them into a checked, memory-mapped cache (:mod:`.cache`) in ``<cache dir>/<id>-<protocol hash>/``.
 
 Functions for the CLI: :func:`get_entry`, :func:`status` (absent / raw present / raw partly present
@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from repro.harness.atomic import write_json
-from repro.harness.data import census, criteo, movielens, taobao, taobao_ad
-from repro.harness.data.cache import cache_folder, file_stats, read_manifest, resolve_cache_dir
-from repro.harness.data.catalog import DatasetSpec, check_gzip, sha256_of
-from repro.harness.data.checks import verify_cache
-from repro.harness.data.pipeline import TabularJob, run
-from repro.harness.data.progress import ProgressFn
-from repro.harness.errors import DataError, UserError
+from harness.atomic import write_json
+from harness.data import census, criteo, movielens, taobao, taobao_ad
+from harness.data.cache import cache_folder, file_stats, read_manifest, resolve_cache_dir
+from harness.data.catalog import DatasetSpec, check_gzip, sha256_of
+from harness.data.checks import verify_cache
+from harness.data.pipeline import TabularJob, run
+from harness.data.progress import ProgressFn
+from harness.errors import DataError, UserError
 
 VERIFIED = "verified.json"
 Builder = Callable[[dict[str, Path], Path, bool, "ProgressFn | None"], dict[str, Any]]

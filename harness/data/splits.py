@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from repro.harness.data.pipeline import SplitAssigner
+from harness.data.pipeline import SplitAssigner
 
 SPLITS = ("train", "val", "test")
 TRAIN, VAL, TEST = range(3)

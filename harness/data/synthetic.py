@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from repro.harness.atomic import atomic_path
+from harness.atomic import atomic_path
 
 # Missing-value rate of each Criteo column, measured on the first 10,109 lines of Kaggle train.txt.
 CRITEO_DENSE_MISSING = (0.449, 0.0, 0.203, 0.198, 0.049, 0.252, 0.049, 0.001, 0.049, 0.449, 0.049, 0.774, 0.198)

@@ -42,13 +42,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repro.harness.data.catalog import DatasetSpec, RawFile
-from repro.harness.data.delimited import Arrays, LineFormat, int_column, parse_delimited
-from repro.harness.data.encoders import DictionaryEncoder
-from repro.harness.data.pipeline import ParsedRows, TabularJob
-from repro.harness.data.splits import SPLITS, TEST, TRAIN, VAL
-from repro.harness.data.textblocks import TextBlock, before_last_group
-from repro.harness.errors import DataError
+from harness.data.catalog import DatasetSpec, RawFile
+from harness.data.delimited import Arrays, LineFormat, int_column, parse_delimited
+from harness.data.encoders import DictionaryEncoder
+from harness.data.pipeline import ParsedRows, TabularJob
+from harness.data.splits import SPLITS, TEST, TRAIN, VAL
+from harness.data.textblocks import TextBlock, before_last_group
+from harness.errors import DataError
 
 BEHAVIORS = ("pv", "cart", "fav", "buy")
 WINDOW_START = 1511539200  # 2017-11-25 00:00 Asia/Shanghai

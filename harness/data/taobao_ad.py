@@ -34,13 +34,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repro.harness.data.catalog import DatasetSpec, RawFile
-from repro.harness.data.delimited import Arrays, LineFormat, int_column, parse_delimited
-from repro.harness.data.encoders import DictionaryEncoder
-from repro.harness.data.pipeline import ParsedRows, TabularJob
-from repro.harness.data.splits import SPLITS, TEST, TRAIN, VAL
-from repro.harness.data.textblocks import TextBlock
-from repro.harness.errors import DataError
+from harness.data.catalog import DatasetSpec, RawFile
+from harness.data.delimited import Arrays, LineFormat, int_column, parse_delimited
+from harness.data.encoders import DictionaryEncoder
+from harness.data.pipeline import ParsedRows, TabularJob
+from harness.data.splits import SPLITS, TEST, TRAIN, VAL
+from harness.data.textblocks import TextBlock
+from harness.errors import DataError
 
 DAY_ZERO = 1494000000  # 2017-05-06 00:00 Asia/Shanghai
 TEST_DAY = 7  # 2017-05-13

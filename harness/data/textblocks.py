@@ -4,7 +4,7 @@ Parsers never see a file line by line: they get a block of several megabytes tha
 newline, together with the uncompressed byte offset and the 1-based number of its first line, so
 that an error can name ``file:line`` and a killed preprocessing run can restart at the end of the
 last finished block. A truncated or corrupt gzip stream, an empty file and a missing file become a
-:class:`~repro.harness.errors.DataError` naming the file and the fix.
+:class:`~harness.errors.DataError` naming the file and the fix.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from repro.harness.errors import DataError
+from harness.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_BLOCK_BYTES = 16 << 20

@@ -11,7 +11,7 @@
 * :mod:`.study` -- the scaffolding the four compression papers share (splits by profile, table
   factories, DLRM with swapped tables, training with measured bytes, id counts).
 
-Frequency-aware SGD (Li et al., ICLR'22) is an optimizer and lives in :mod:`repro.harness.optim.fa_sgd`.
+Frequency-aware SGD (Li et al., ICLR'22) is an optimizer and lives in :mod:`harness.optim.fa_sgd`.
 
 Every table module follows ``nn.EmbeddingBag``'s call: ``forward(input, offsets, per_sample_weights)``
 with 1-D `input` and `offsets` (one bag per offset), returning ``[bags, dim]``.

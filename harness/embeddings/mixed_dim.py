@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from repro.harness.embeddings.bags import flatten_bags, pool_rows
+from harness.embeddings.bags import flatten_bags, pool_rows
 
 
 def alpha_power_dims(popularity: Sequence[float], alpha: float, rows: Sequence[int] | None = None,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from repro.harness.embeddings.bags import bag_lengths, flatten_bags, pool_rows
+from harness.embeddings.bags import bag_lengths, flatten_bags, pool_rows
 
 BIT_RATE = 4
 LEVELS = 2**BIT_RATE - 1  # codes 0..15

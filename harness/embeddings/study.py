@@ -3,7 +3,7 @@
 Each of those papers trains the same CTR model on Criteo with a different embedding front-end,
 so the pieces live here once: the table front-ends by name, a DLRM or a DCN whose plain tables are
 swapped for them, and one seed's training of it (the profile's splits come from
-:func:`repro.harness.data.profile.profile_splits`). Everything is keyed by plain dicts so that a paper's
+:func:`harness.data.profile.profile_splits`). Everything is keyed by plain dicts so that a paper's
 ``paper.toml`` profile parameters drive it directly.
 """
 
@@ -17,17 +17,17 @@ import torch
 from torch import nn
 from torchrec.modules.embedding_configs import EmbeddingBagConfig
 
-from repro.harness.data.api import Splits
-from repro.harness.embeddings.memory import module_nbytes, parameter_count
-from repro.harness.experiment import Progress, SeedRun
-from repro.harness.embeddings.collection import TableCollection
-from repro.harness.embeddings.mixed_dim import ProjectedEmbeddingBag
-from repro.harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
-from repro.harness.errors import ConfigError
-from repro.harness.models.dcn import DCN
-from repro.harness.models.dlrm import DLRM
-from repro.harness.models.embedding import make_tables
-from repro.harness.train.trainer import TrainConfig, fit, seed_everything
+from harness.data.api import Splits
+from harness.embeddings.memory import module_nbytes, parameter_count
+from harness.experiment import Progress, SeedRun
+from harness.embeddings.collection import TableCollection
+from harness.embeddings.mixed_dim import ProjectedEmbeddingBag
+from harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
+from harness.errors import ConfigError
+from harness.models.dcn import DCN
+from harness.models.dlrm import DLRM
+from harness.models.embedding import make_tables
+from harness.train.trainer import TrainConfig, fit, seed_everything
 
 TableFactory = Callable[[int, int], nn.Module]
 CTRModel = TypeVar("CTRModel", DLRM, DCN)

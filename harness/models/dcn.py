@@ -3,12 +3,12 @@
 Each sparse feature is pooled from its table (Eq. 1) and the embeddings are stacked with the dense
 features into ``x_0 = [x_embed,1, ..., x_embed,k, x_dense]`` (Eq. 2). Two networks read ``x_0``
 in parallel: the cross network ``x_{l+1} = x_0 x_l^T w_l + b_l + x_l`` (Eq. 3, TorchRec's
-:class:`~repro.harness.models.cross.VectorCrossNet`) and a deep ReLU MLP
+:class:`~harness.models.cross.VectorCrossNet`) and a deep ReLU MLP
 ``h_{l+1} = ReLU(W_l h_l + b_l)`` (Eq. 4). Their outputs are concatenated and one linear logit layer
 gives ``p = sigmoid([x_L1, h_L2] w_logits)`` (Eq. 5; the sigmoid lives in the loss). The QR paper
 (Shi et al. 2020, arXiv 1909.02107) uses DCN with 6 cross layers and a 512-256-64 deep network.
 
-The sparse front-end is the DLRM's (:class:`~repro.harness.models.embedding.PooledEmbeddings`), so
+The sparse front-end is the DLRM's (:class:`~harness.models.embedding.PooledEmbeddings`), so
 the embedding studies swap its tables the same way for both models.
 """
 
@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from torchrec.modules.embedding_configs import EmbeddingBagConfig
 
-from repro.harness.models.cross import VectorCrossNet
-from repro.harness.models.dlrm import SparseDenseBatch
-from repro.harness.models.embedding import Backend, PooledEmbeddings
-from repro.harness.models.mlp import MLP
+from harness.models.cross import VectorCrossNet
+from harness.models.dlrm import SparseDenseBatch
+from harness.models.embedding import Backend, PooledEmbeddings
+from harness.models.mlp import MLP
 
 
 class DCN(nn.Module):

@@ -16,9 +16,9 @@ from torch import nn
 from torchrec.modules.embedding_configs import EmbeddingBagConfig
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from repro.harness.models.embedding import Backend, PooledEmbeddings
-from repro.harness.models.interaction import DotInteraction
-from repro.harness.models.mlp import MLP
+from harness.models.embedding import Backend, PooledEmbeddings
+from harness.models.interaction import DotInteraction
+from harness.models.mlp import MLP
 
 
 # The top MLP's input width is padded to a multiple of 16 floats (64 bytes): the Kaggle shape's

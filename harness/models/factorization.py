@@ -4,7 +4,7 @@
 mixed-dimension paper's collaborative-filtering experiments (Ginart et al. 2019, Sec. 4) and a
 simple embedding-dominated model for the frequency-aware SGD study (Li et al. 2022). The user and
 item vectors come from any front-end that maps a KeyedJaggedTensor to a ``KeyedTensor``
-(TorchRec's ``EmbeddingBagCollection``, or repro.harness.embeddings' ``TableCollection`` of
+(TorchRec's ``EmbeddingBagCollection``, or harness.embeddings' ``TableCollection`` of
 mixed-dimension, QR or quantized tables), so the compression tricks plug in unchanged.
 The output is a rating (explicit protocol, MSE loss) or a logit (implicit/CTR protocol).
 """

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from repro.harness.models.dlrm import SparseDenseBatch
-from repro.harness.models.embedding import Backend, PooledEmbeddings, make_tables
+from harness.models.dlrm import SparseDenseBatch
+from harness.models.embedding import Backend, PooledEmbeddings, make_tables
 
 
 class LogisticRegression(nn.Module):

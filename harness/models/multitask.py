@@ -3,7 +3,7 @@
 Every *body* maps dense features ``[batch, d_in]`` to one representation per task
 ``[batch, tasks, d_out]``; :class:`MultiTaskModel` puts one tower per task on top and returns
 logits ``[batch, tasks]`` for the trainer. Experts, gates and towers are the pieces AdaTT's
-Figure 2 compares: experts are :class:`~repro.harness.models.mlp.MLP` blocks, gates a single
+Figure 2 compares: experts are :class:`~harness.models.mlp.MLP` blocks, gates a single
 linear layer with a softmax (AdaTT Sec. 4.2.3), towers a small MLP per task.
 
 Bodies: :class:`SharedBottom` (Caruana 1997), :class:`MultiLevelMMoE` (MMoE, Ma et al. KDD'18, and
@@ -19,7 +19,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from repro.harness.models.mlp import MLP
+from harness.models.mlp import MLP
 
 
 class Gate(nn.Module):

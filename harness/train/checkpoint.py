@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from repro.harness.atomic import atomic_path
+from harness.atomic import atomic_path
 
 _NAME = re.compile(r"^step-(\d{9})(?:\.rank(\d+))?\.pt$")
 

@@ -9,7 +9,7 @@ ordinary optimiser (facebookresearch/dlrm; TorchRec's ``FusedEmbeddingBagCollect
   TBE applies ``sgd`` (EXACT_SGD), ``rowwise_adagrad`` (EXACT_ROWWISE_ADAGRAD) or ``adam``
   inside the backward; their state is exposed as a TorchRec ``KeyedOptimizer`` for checkpoints.
 * Under ``DistributedModelParallel`` the sharded modules already carry the fused optimiser
-  (see :mod:`repro.harness.train.distributed`); it is taken from ``model.fused_optimizer``.
+  (see :mod:`harness.train.distributed`); it is taken from ``model.fused_optimizer``.
 * The plain-PyTorch fallback (``EmbeddingBagList``) produces sparse gradients and gets torch's
   sparse-aware counterpart (SGD, exact Adagrad, SparseAdam): again only looked-up rows move.
 
@@ -34,8 +34,8 @@ from torchrec.optim import RowWiseAdagrad
 from torchrec.optim.fused import FusedOptimizerModule
 from torchrec.optim.optimizers import in_backward_optimizer_filter
 
-from repro.harness.errors import ConfigError
-from repro.harness.models.embedding import EmbeddingBagList
+from harness.errors import ConfigError
+from harness.models.embedding import EmbeddingBagList
 
 DENSE_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,

@@ -5,7 +5,7 @@ Shape (issue 4): 26 tables x 100,000 rows x dimension 16, bottom MLP 13-512-256-
 plus twice that backward, see :func:`dlrm_step_flops`); the fp32 floor is that divided by the
 FLOP/s of a large fp32 matmul measured in the same process.
 
-``python -m repro.harness.train.throughput`` prints the three numbers side by side;
+``python -m harness.train.throughput`` prints the three numbers side by side;
 benchmarks/bench_train.py reports them through asv.
 """
 
@@ -23,13 +23,13 @@ from torchrec.models.dlrm import DLRM as TorchRecDLRM
 from torchrec.models.dlrm import DLRMTrain
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 
-from repro.harness.models.dlrm import DLRM
-from repro.harness.models.embedding import make_tables
-from repro.harness.train.distributed import init_single_process, shard_model
-from repro.harness.train.optim import SparseSpec, build_optimizers
-from repro.harness.train.synthetic import BatchList, random_ctr_batches
-from repro.harness.train.timing import PHASES
-from repro.harness.train.trainer import TrainConfig, fit, seed_everything
+from harness.models.dlrm import DLRM
+from harness.models.embedding import make_tables
+from harness.train.distributed import init_single_process, shard_model
+from harness.train.optim import SparseSpec, build_optimizers
+from harness.train.synthetic import BatchList, random_ctr_batches
+from harness.train.timing import PHASES
+from harness.train.trainer import TrainConfig, fit, seed_everything
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ StepRunner = Callable[[int], dict[str, float]]
 
 
 def our_trainer(shape: Shape = KAGGLE, precision: str = "fp32") -> StepRunner:
-    """Our trainer (:func:`~repro.harness.train.trainer.fit`) on the shape, built once; two warm-up steps per call."""
+    """Our trainer (:func:`~harness.train.trainer.fit`) on the shape, built once; two warm-up steps per call."""
     batches = BatchList(_batches(shape, 4))
     tiny = {"val": BatchList(batches.batches[:1])}
     seed_everything(0)

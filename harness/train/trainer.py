@@ -13,12 +13,12 @@ BorealisAI/MMoEEx-MTL picks the epoch with the best sum of validation AUCs), the
 ``mse``; the last evaluation's are kept too as ``final_*``.
 
 Embedding tables are trained by FBGEMM's fused optimisers when ``sparse_optimizer`` is set
-(:mod:`repro.harness.train.optim`); the rest by the dense optimiser. A caller whose method is an
+(:mod:`harness.train.optim`); the rest by the dense optimiser. A caller whose method is an
 optimiser of its own (frequency-aware SGD for the tables, papers/fa_sgd) passes prebuilt
-:class:`~repro.harness.train.optim.Optimizers` to :func:`fit` instead. With a `checkpoint_dir`, the
+:class:`~harness.train.optim.Optimizers` to :func:`fit` instead. With a `checkpoint_dir`, the
 loop writes atomic checkpoints every ``checkpoint_every_steps`` steps and resumes from the newest
 one it finds there, so an interrupted run finishes with exactly the metrics of an uninterrupted
-one (on CPU; same seed, same data). Under ``torchrun`` (see :mod:`repro.harness.train.distributed`)
+one (on CPU; same seed, same data). Under ``torchrun`` (see :mod:`harness.train.distributed`)
 each rank trains on its shard of every global batch and metrics are computed over all ranks.
 
 Metric names: ``<split>_<metric>_<task>`` (e.g. ``test_auc_income``, ``test_rmse``); for a single
@@ -40,14 +40,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from repro.harness.atomic import write_json
-from repro.harness.errors import ConfigError
-from repro.harness.experiment import NullProgress, Progress
-from repro.harness.metrics import binary_metrics, regression_metrics
-from repro.harness.train import checkpoint as ckpt
-from repro.harness.train.distributed import agree_on_min, all_gather_cat, global_mean, rank_and_world
-from repro.harness.train.optim import Optimizers, SparseSpec, build_optimizers
-from repro.harness.train.timing import StepTimer
+from harness.atomic import write_json
+from harness.errors import ConfigError
+from harness.experiment import NullProgress, Progress
+from harness.metrics import binary_metrics, regression_metrics
+from harness.train import checkpoint as ckpt
+from harness.train.distributed import agree_on_min, all_gather_cat, global_mean, rank_and_world
+from harness.train.optim import Optimizers, SparseSpec, build_optimizers
+from harness.train.timing import StepTimer
 
 
 class Batch(Protocol):

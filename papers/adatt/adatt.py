@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from repro.harness.models.multitask import ExpertGroup, Gate, mix
+from harness.models.multitask import ExpertGroup, Gate, mix
 
 
 class NativeWeights(nn.Module):

@@ -19,20 +19,20 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from repro.harness.data.census import EDUCATION_LABELS, CensusData, load_census
-from repro.harness.data.census_synthetic import write_synthetic_census
-from repro.harness.errors import ConfigError
-from repro.harness.experiment import ExperimentContext, ExperimentResult, Progress, SeedRun
-from repro.harness.models.multitask import CrossStitch, MultiLevelMMoE, MultiTaskModel, PLE, SharedBottom
-from repro.harness.parallel import run_jobs
-from repro.harness.train.trainer import TensorBatches, TrainConfig, describe, fit, seed_everything
-from repro.papers.adatt.adatt import AdaTT
+from harness.data.census import EDUCATION_LABELS, CensusData, load_census
+from harness.data.census_synthetic import write_synthetic_census
+from harness.errors import ConfigError
+from harness.experiment import ExperimentContext, ExperimentResult, Progress, SeedRun
+from harness.models.multitask import CrossStitch, MultiLevelMMoE, MultiTaskModel, PLE, SharedBottom
+from harness.parallel import run_jobs
+from harness.train.trainer import TensorBatches, TrainConfig, describe, fit, seed_everything
+from papers.adatt.adatt import AdaTT
 
 DEFAULTS: dict[str, Any] = {
     "data": "census",               # "census" (real files) or "synthetic" (smoke)
     "synthetic_train_rows": 4000,
     "synthetic_test_rows": 2000,
-    "education_label": "mmoeex",    # see repro.harness.data.census.EDUCATION_LABELS
+    "education_label": "mmoeex",    # see harness.data.census.EDUCATION_LABELS
     "epochs": 10,                   # MMoEEx config_census.yaml max_epochs
     "batch_size": 512,              # MMoEEx config_census.yaml
     "lr": 1e-4,                     # MMoEEx main.py (census)

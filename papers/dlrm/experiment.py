@@ -2,11 +2,11 @@
 
 Data: ``criteo-kaggle-dlrm`` (days 1-6 train, day 7 halved into test | validation, log dense
 features, per-feature dictionaries), or a synthetic Criteo-format file for the smoke profile.
-Model: :class:`~repro.harness.models.dlrm.DLRM` with the reference Kaggle configuration of
+Model: :class:`~harness.models.dlrm.DLRM` with the reference Kaggle configuration of
 ``bench/dlrm_s_criteo_kaggle.sh`` (bottom 13-512-256-64-16, top 512-256-1, dimension 16),
 trained with SGD at lr 0.1 and batch 128 for one epoch; the embedding tables with FBGEMM's
 fused SGD, the MLPs with torch SGD. The baseline is logistic regression on the same features
-(:class:`~repro.harness.models.linear.LogisticRegression`), same optimiser and schedule.
+(:class:`~harness.models.linear.LogisticRegression`), same optimiser and schedule.
 
 Each (model, seed) checkpoints under ``ctx.work_dir/checkpoints`` and resumes from there, so
 ``repro run dlrm --resume`` continues an interrupted run exactly. Under torchrun every rank
@@ -21,14 +21,14 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from repro.harness.data.api import Splits
-from repro.harness.data.profile import profile_splits
-from repro.harness.experiment import ExperimentContext, ExperimentResult, NullProgress, Progress, SeedRun
-from repro.harness.models.dlrm import DLRM
-from repro.harness.models.embedding import make_tables
-from repro.harness.models.linear import LogisticRegression
-from repro.harness.train.distributed import RankShard, World, init_from_env, main_first, plan_as_dict, shard_model
-from repro.harness.train.trainer import TrainConfig, count_parameters, fit, seed_everything
+from harness.data.api import Splits
+from harness.data.profile import profile_splits
+from harness.experiment import ExperimentContext, ExperimentResult, NullProgress, Progress, SeedRun
+from harness.models.dlrm import DLRM
+from harness.models.embedding import make_tables
+from harness.models.linear import LogisticRegression
+from harness.train.distributed import RankShard, World, init_from_env, main_first, plan_as_dict, shard_model
+from harness.train.trainer import TrainConfig, count_parameters, fit, seed_everything
 
 MODELS = ("dlrm", "logreg")
 DATASET = "criteo-kaggle-dlrm"

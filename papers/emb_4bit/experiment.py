@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from repro.harness.embeddings.memory import module_nbytes
-from repro.harness.embeddings.quant4bit import quantize_table, relative_row_error
-from repro.harness.data.profile import profile_splits
-from repro.harness.embeddings.study import dlrm_with_tables, table_factory, train_ctr
-from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
-from repro.harness.train.trainer import evaluate
+from harness.embeddings.memory import module_nbytes
+from harness.embeddings.quant4bit import quantize_table, relative_row_error
+from harness.data.profile import profile_splits
+from harness.embeddings.study import dlrm_with_tables, table_factory, train_ctr
+from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
+from harness.train.trainer import evaluate
 
 
 def _test_metrics(model: nn.Module, splits: Any) -> dict[str, float]:

@@ -18,17 +18,17 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from repro.harness.data.api import Splits
-from repro.harness.embeddings.collection import TableCollection
-from repro.harness.embeddings.memory import optimizer_state_nbytes
-from repro.harness.data.profile import profile_splits
-from repro.harness.embeddings.study import dlrm_with_tables, id_counts, table_factory
-from repro.harness.errors import ConfigError
-from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
-from repro.harness.models.factorization import MatrixFactorization
-from repro.harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
-from repro.harness.train.optim import Optimizers, make_dense_optimizer
-from repro.harness.train.trainer import TrainConfig, fit, seed_everything
+from harness.data.api import Splits
+from harness.embeddings.collection import TableCollection
+from harness.embeddings.memory import optimizer_state_nbytes
+from harness.data.profile import profile_splits
+from harness.embeddings.study import dlrm_with_tables, id_counts, table_factory
+from harness.errors import ConfigError
+from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
+from harness.models.factorization import MatrixFactorization
+from harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
+from harness.train.optim import Optimizers, make_dense_optimizer
+from harness.train.trainer import TrainConfig, fit, seed_everything
 
 METHODS = ("sgd", "fa_sgd", "cf_sgd", "adagrad", "adam")
 

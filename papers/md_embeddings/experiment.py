@@ -22,16 +22,16 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from repro.harness.data.api import Splits
-from repro.harness.embeddings.collection import TableCollection
-from repro.harness.embeddings.memory import module_nbytes, parameter_count
-from repro.harness.embeddings.mixed_dim import MixedDimEmbeddingBag, alpha_power_dims, frequency_blocks
-from repro.harness.data.profile import profile_splits
-from repro.harness.embeddings.study import dlrm_with_tables, id_counts, table_factory, train_ctr
-from repro.harness.errors import ConfigError
-from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
-from repro.harness.models.factorization import MatrixFactorization
-from repro.harness.train.trainer import TrainConfig, fit, seed_everything
+from harness.data.api import Splits
+from harness.embeddings.collection import TableCollection
+from harness.embeddings.memory import module_nbytes, parameter_count
+from harness.embeddings.mixed_dim import MixedDimEmbeddingBag, alpha_power_dims, frequency_blocks
+from harness.data.profile import profile_splits
+from harness.embeddings.study import dlrm_with_tables, id_counts, table_factory, train_ctr
+from harness.errors import ConfigError
+from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
+from harness.models.factorization import MatrixFactorization
+from harness.train.trainer import TrainConfig, fit, seed_everything
 
 CF_KEYS = ("user_id", "item_id")
 

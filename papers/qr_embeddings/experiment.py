@@ -14,11 +14,11 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
-from repro.harness.data.api import Splits
-from repro.harness.data.profile import profile_splits
-from repro.harness.embeddings.study import TableFactory, dcn_with_tables, dlrm_with_tables, table_factory, train_ctr
-from repro.harness.errors import ConfigError
-from repro.harness.experiment import ExperimentContext, ExperimentResult, SeedRun
+from harness.data.api import Splits
+from harness.data.profile import profile_splits
+from harness.embeddings.study import TableFactory, dcn_with_tables, dlrm_with_tables, table_factory, train_ctr
+from harness.errors import ConfigError
+from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 
 ARCHITECTURES: tuple[str, ...] = ("dlrm", "dcn")
 

@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from repro.harness.errors import UserError
+from harness.errors import UserError
 from repro.records import iter_records
 from repro.report import views
 

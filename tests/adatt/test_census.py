@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repro.harness.data import census
-from repro.harness.data.census import (FALLBACK_PROTOCOL, LABEL_SOURCES, PAPER_PROTOCOL, FeatureEncoder,
+from harness.data import census
+from harness.data.census import (FALLBACK_PROTOCOL, LABEL_SOURCES, PAPER_PROTOCOL, FeatureEncoder,
                                        load_census, read_census_file)
-from repro.harness.data.census_synthetic import synthetic_rows, write_synthetic_census
-from repro.harness.errors import DataError
+from harness.data.census_synthetic import synthetic_rows, write_synthetic_census
+from harness.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("REPRO_DATA_DIR", REPO.parent / "shared" / "datasets"))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from repro.claims import evaluate
-from repro.harness.errors import ConfigError, DataError
-from repro.harness.experiment import ExperimentContext
-from repro.papers.adatt.experiment import MODELS, resolve_params, run
+from harness.errors import ConfigError, DataError
+from harness.experiment import ExperimentContext
+from papers.adatt.experiment import MODELS, resolve_params, run
 from repro.registry import load_registry
 
 

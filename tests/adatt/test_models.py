@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from repro.harness.models.multitask import PLE, MultiTaskModel
-from repro.harness.train.trainer import TensorBatch
-from repro.papers.adatt.adatt import AdaTT, NativeWeights
-from repro.papers.adatt.experiment import MODELS, build_model
+from harness.models.multitask import PLE, MultiTaskModel
+from harness.train.trainer import TensorBatch
+from papers.adatt.adatt import AdaTT, NativeWeights
+from papers.adatt.experiment import MODELS, build_model
 
 TASKS, D, B = 3, 20, 16
 

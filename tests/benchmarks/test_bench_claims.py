@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from repro.claims import Claim, evaluate
-from repro.harness.experiment import ExperimentResult, SeedRun
+from harness.experiment import ExperimentResult, SeedRun
 
 MODELS, SEEDS, METRICS = 40, 5, 30
 CLAIMS = 1_000

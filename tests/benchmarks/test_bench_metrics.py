@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from repro.harness.metrics import binary_metrics
+from harness.metrics import binary_metrics
 
 ROWS = 1_000_000
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from asv_runner.discovery import disc_benchmarks
 
-from repro.harness.data.synthetic import write_criteo_tsv
+from harness.data.synthetic import write_criteo_tsv
 
 REPO = Path(__file__).resolve().parents[2]
 # Seconds (time per unit of work), bytes (memory), and the quality losses of bench_quality.

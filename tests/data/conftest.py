@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.harness.data.synthetic import write_criteo_tsv
+from harness.data.synthetic import write_criteo_tsv
 
 
 @pytest.fixture(autouse=True)

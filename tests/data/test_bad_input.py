@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repro.harness.data import pipeline, registry
-from repro.harness.data.cache import cache_folder, load_npy
-from repro.harness.data.criteo import kaggle_dlrm_job
-from repro.harness.data.delimited import BadLineError
-from repro.harness.errors import DataError
+from harness.data import pipeline, registry
+from harness.data.cache import cache_folder, load_npy
+from harness.data.criteo import kaggle_dlrm_job
+from harness.data.delimited import BadLineError
+from harness.errors import DataError
 
 GOOD = ("0\t1\t1\t5\t0\t1382\t4\t15\t2\t181\t1\t2\t\t2\t68fd1e64\t80e26c9b\tfb936136\t7b4723c4\t25c83c98\t"
         "7e0ccccf\tde7995b8\t1f89b562\ta73ee510\ta8cd5504\tb2cb9c98\t37c9c164\t2824a5f6\t1adce6ef\t8ba8b39a\t"

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from repro.harness.data import registry
-from repro.harness.data.api import load_splits
-from repro.harness.data.criteo import dlrm_day_bounds
-from repro.harness.data.cache import load_npy
+from harness.data import registry
+from harness.data.api import load_splits
+from harness.data.criteo import dlrm_day_bounds
+from harness.data.cache import load_npy
 
 SAMPLE = "train.head10109.txt"
 
@@ -23,11 +23,11 @@ def test_column_names_match_torchrec_and_preprocessing_needs_no_torch() -> None:
 
     from torchrec.datasets import criteo as torchrec_criteo
 
-    from repro.harness.data import criteo_tsv
+    from harness.data import criteo_tsv
     assert criteo_tsv.DEFAULT_LABEL_NAME == torchrec_criteo.DEFAULT_LABEL_NAME
     assert list(criteo_tsv.DEFAULT_INT_NAMES) == list(torchrec_criteo.DEFAULT_INT_NAMES)
     assert list(criteo_tsv.DEFAULT_CAT_NAMES) == list(torchrec_criteo.DEFAULT_CAT_NAMES)
-    code = ("import sys; from repro.harness.data import pipeline, criteo, movielens, taobao, taobao_ad; "
+    code = ("import sys; from harness.data import pipeline, criteo, movielens, taobao, taobao_ad; "
             "print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 

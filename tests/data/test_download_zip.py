@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from repro.cli import main
-from repro.harness.data import registry
-from repro.harness.data.download import download_dataset
-from repro.harness.data.synthetic import write_movielens
-from repro.harness.errors import DataError
+from harness.data import registry
+from harness.data.download import download_dataset
+from harness.data.synthetic import write_movielens
+from harness.errors import DataError
 
 
 def _publish(root: Path, name: str, folder: Path, md5_style: str = "gnu", md5: str | None = None) -> bytes:

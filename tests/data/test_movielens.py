@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repro.harness.data.api import load_splits
-from repro.harness.data.cache import load_npy
-from repro.harness.data.synthetic import write_movielens
+from harness.data.api import load_splits
+from harness.data.cache import load_npy
+from harness.data.synthetic import write_movielens
 
 
 def _all_labels(folder: Path) -> np.ndarray:

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repro.harness.data import registry
-from repro.harness.data.api import load_splits
-from repro.harness.data.cache import load_npy
-from repro.harness.data.delimited import BadLineError
-from repro.harness.data.synthetic import write_taobao_user_behavior
-from repro.harness.errors import DataError
+from harness.data import registry
+from harness.data.api import load_splits
+from harness.data.cache import load_npy
+from harness.data.delimited import BadLineError
+from harness.data.synthetic import write_taobao_user_behavior
+from harness.errors import DataError
 
 SAMPLE = "UserBehavior.head84475.csv"
 
@@ -71,7 +71,7 @@ def test_histories_are_the_previous_events(tmp_path: Path) -> None:
 
 
 def test_history_length_is_part_of_the_protocol(tmp_path: Path) -> None:
-    from repro.harness.data import pipeline, taobao
+    from harness.data import pipeline, taobao
     source = write_taobao_user_behavior(tmp_path / "UserBehavior.csv", users=30, seed=5)
     short = pipeline.run(taobao.user_behavior_job([source], history=3), tmp_path / "short")
     lengths = np.diff(load_npy(tmp_path / "short" / "train" / "hist_item.offsets.npy"))
@@ -98,7 +98,7 @@ def test_bad_behavior_and_ungrouped_file(tmp_path: Path, cache_dir: Path) -> Non
 def test_user_split_over_blocks_is_caught(tmp_path: Path) -> None:
     import dataclasses
 
-    from repro.harness.data import pipeline, taobao
+    from harness.data import pipeline, taobao
     lines = [f"{u},{10 + i},{i % 3},{'pv' if i % 4 else 'buy'},{1511600000 + i}\n" for u in (1, 2) for i in range(40)]
     path = tmp_path / "UserBehavior.csv"
     path.write_text("".join(lines[:20] + lines[40:60] + lines[20:40] + lines[60:]))
@@ -109,7 +109,7 @@ def test_user_split_over_blocks_is_caught(tmp_path: Path) -> None:
 
 
 def _ad_data(tmp_path: Path, rows: int = 3_000) -> Path:
-    from repro.harness.data.synthetic import write_taobao_ad
+    from harness.data.synthetic import write_taobao_ad
     write_taobao_ad(tmp_path / "data" / "taobao_ad", rows, seed=7)
     return tmp_path / "data"
 

@@ -6,8 +6,8 @@ import tomllib
 from pathlib import Path
 
 from repro.claims import Claim, evaluate
-from repro.harness.experiment import ExperimentContext
-from repro.papers.dlrm import experiment
+from harness.experiment import ExperimentContext
+from papers.dlrm import experiment
 
 PAPER = Path(experiment.__file__).with_name("paper.toml")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from repro.claims import evaluate
-from repro.harness.experiment import ExperimentContext
+from harness.experiment import ExperimentContext
 from repro.registry import get_paper
 
 

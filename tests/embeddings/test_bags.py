@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from repro.harness.embeddings.bags import flatten_bags, pool_rows
-from repro.harness.embeddings.mixed_dim import MixedDimEmbeddingBag
-from repro.harness.embeddings.quant4bit import Fused4bitEmbeddingBag
+from harness.embeddings.bags import flatten_bags, pool_rows
+from harness.embeddings.mixed_dim import MixedDimEmbeddingBag
+from harness.embeddings.quant4bit import Fused4bitEmbeddingBag
 
 
 def test_two_d_input_equals_one_d_bags() -> None:

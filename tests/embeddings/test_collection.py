@@ -7,7 +7,7 @@ from torchrec.modules.embedding_configs import EmbeddingBagConfig
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from repro.harness.embeddings.collection import TableCollection
+from harness.embeddings.collection import TableCollection
 
 
 def test_plain_tables_match_embedding_bag_collection() -> None:

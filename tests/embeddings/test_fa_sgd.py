@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from repro.harness.embeddings.memory import optimizer_state_nbytes
-from repro.harness.optim.fa_sgd import FrequencyAwareSGD
+from harness.embeddings.memory import optimizer_state_nbytes
+from harness.optim.fa_sgd import FrequencyAwareSGD
 
 
 def _train(table: nn.EmbeddingBag, optimizer: torch.optim.Optimizer, batches: list[torch.Tensor]) -> None:

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from repro.harness.embeddings.memory import parameter_count
-from repro.harness.embeddings.mixed_dim import (MixedDimEmbeddingBag, ProjectedEmbeddingBag, alpha_power_dims,
+from harness.embeddings.memory import parameter_count
+from harness.embeddings.mixed_dim import (MixedDimEmbeddingBag, ProjectedEmbeddingBag, alpha_power_dims,
                                                 frequency_blocks, table_dims)
 
 

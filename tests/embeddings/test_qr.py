@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from repro.harness.embeddings.memory import module_nbytes, parameter_count
-from repro.harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget, qr_table_rows
+from harness.embeddings.memory import module_nbytes, parameter_count
+from harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget, qr_table_rows
 
 
 def _bags(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from repro.harness.embeddings.memory import module_nbytes
-from repro.harness.embeddings.quant4bit import (CodebookEmbeddingBag, Fused4bitEmbeddingBag, greedy_range,
+from harness.embeddings.memory import module_nbytes
+from harness.embeddings.quant4bit import (CodebookEmbeddingBag, Fused4bitEmbeddingBag, greedy_range,
                                                 minmax_range, quantize_rowwise, range_error)
 
 

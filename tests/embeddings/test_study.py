@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from repro.harness.embeddings.qr import QREmbeddingBag
-from repro.harness.embeddings.study import dcn_with_tables, dlrm_with_tables, table_factory
-from repro.harness.train.synthetic import random_ctr_batches
+from harness.embeddings.qr import QREmbeddingBag
+from harness.embeddings.study import dcn_with_tables, dlrm_with_tables, table_factory
+from harness.train.synthetic import random_ctr_batches
 
 SIZES = {"f0": 500, "f1": 7, "f2": 300, "f3": 20}
 

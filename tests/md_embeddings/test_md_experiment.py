@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from repro.claims import evaluate
-from repro.harness.experiment import ExperimentContext
+from harness.experiment import ExperimentContext
 from repro.registry import get_paper
 
 

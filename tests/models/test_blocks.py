@@ -8,11 +8,11 @@ import pytest
 import torch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
-from repro.harness.models.cross import CrossNet, LowRankCrossNet
-from repro.harness.models.dlrm import DLRM
-from repro.harness.models.embedding import PooledEmbeddings, make_tables
-from repro.harness.models.interaction import DotInteraction
-from repro.harness.train.synthetic import random_ctr_batches
+from harness.models.cross import CrossNet, LowRankCrossNet
+from harness.models.dlrm import DLRM
+from harness.models.embedding import PooledEmbeddings, make_tables
+from harness.models.interaction import DotInteraction
+from harness.train.synthetic import random_ctr_batches
 
 ROWS = [50, 7, 300, 20]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from repro.harness.models.cross import VectorCrossNet
-from repro.harness.models.dcn import DCN
-from repro.harness.models.embedding import Backend, make_tables
-from repro.harness.train.synthetic import random_ctr_batches
+from harness.models.cross import VectorCrossNet
+from harness.models.dcn import DCN
+from harness.models.embedding import Backend, make_tables
+from harness.train.synthetic import random_ctr_batches
 
 ROWS = [50, 7, 300, 20]
 

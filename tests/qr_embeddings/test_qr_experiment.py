@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from repro.claims import evaluate
-from repro.harness.errors import ConfigError
-from repro.harness.experiment import ExperimentContext
-from repro.papers.qr_embeddings.experiment import architectures
+from harness.errors import ConfigError
+from harness.experiment import ExperimentContext
+from papers.qr_embeddings.experiment import architectures
 from repro.registry import get_paper
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
-from repro.harness.atomic import write_json
+from harness.atomic import write_json
 
 TASKS = ("income", "never_married", "education")
 MODELS = {"adatt_6": 0.012, "ple_6": 0.008, "ml_mmoe_6": 0.0}

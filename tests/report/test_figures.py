@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from repro.figures import FAILED_NOTEBOOK, run_figures
-from repro.harness.errors import UserError
+from harness.errors import UserError
 
 ADATT_NOTEBOOK = Path(__file__).resolve().parents[2] / "papers" / "adatt" / "figures.ipynb"
 

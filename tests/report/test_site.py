@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.harness.errors import UserError
+from harness.errors import UserError
 from repro.report import build_site
 from repro.report.site import SITE_MARKER
 from repro.report.views import manifest_view, metric_table, when

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from repro.cli import main
-from repro.harness.data.catalog import DatasetSpec, RawFile
-from repro.harness.data.download import download_dataset
-from repro.harness.errors import DataError
+from harness.data.catalog import DatasetSpec, RawFile
+from harness.data.download import download_dataset
+from harness.errors import DataError
 
 
 def spec_for(content: bytes, sha256: str | None) -> DatasetSpec:

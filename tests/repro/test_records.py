@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from repro import records
-from repro.harness.errors import UserError
+from harness.errors import UserError
 
 
 def test_concurrent_runs_get_distinct_folders(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.harness.errors import ConfigError, UserError
+from harness.errors import ConfigError, UserError
 from repro.registry import get_paper, load_registry
 
 CATALOG = """

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from repro.harness.experiment import NullProgress
-from repro.harness.train.distributed import RankShard, init_from_env, init_single_process, plan_as_dict, shard_model
-from repro.harness.train.trainer import TrainConfig, fit, seed_everything
+from harness.experiment import NullProgress
+from harness.train.distributed import RankShard, init_from_env, init_single_process, plan_as_dict, shard_model
+from harness.train.trainer import TrainConfig, fit, seed_everything
 from train_helpers import small_dlrm, small_splits
 
 CONFIG = TrainConfig(epochs=1, lr=0.1, optimizer="sgd", sparse_optimizer=os.environ.get("SPARSE_OPTIMIZER", "sgd"),

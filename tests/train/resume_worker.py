@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from train_helpers import RESUME_CONFIG, small_dlrm, small_splits
-from repro.harness.train.trainer import fit, seed_everything
+from harness.train.trainer import fit, seed_everything
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from dist_worker import CONFIG
-from repro.harness.train.distributed import shard_rows
-from repro.harness.train.trainer import fit, seed_everything
+from harness.train.distributed import shard_rows
+from harness.train.trainer import fit, seed_everything
 from train_helpers import small_dlrm, small_splits
 
 HERE = Path(__file__).resolve().parent

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from repro.harness.metrics import binary_metrics
+from harness.metrics import binary_metrics
 
 
 def _reference(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:

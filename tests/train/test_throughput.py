@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from repro.harness.train import throughput
+from harness.train import throughput
 
 
 def _runner(totals: list[float]) -> throughput.StepRunner:

@@ -7,9 +7,9 @@ from typing import Callable
 import pytest
 import torch
 
-from repro.harness.errors import ConfigError
-from repro.harness.train.optim import SparseSpec, build_optimizers, make_dense_optimizer
-from repro.harness.train.synthetic import random_ctr_batches
+from harness.errors import ConfigError
+from harness.train.optim import SparseSpec, build_optimizers, make_dense_optimizer
+from harness.train.synthetic import random_ctr_batches
 from train_helpers import ROWS, small_dlrm
 
 CPU = torch.device("cpu")

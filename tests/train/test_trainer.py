@@ -19,11 +19,11 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from repro.harness.errors import ConfigError
-from repro.harness.experiment import NullProgress, Progress
-from repro.harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
-from repro.harness.train.optim import Optimizers
-from repro.harness.train.trainer import FitResult, TrainConfig, fit, seed_everything
+from harness.errors import ConfigError
+from harness.experiment import NullProgress, Progress
+from harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
+from harness.train.optim import Optimizers
+from harness.train.trainer import FitResult, TrainConfig, fit, seed_everything
 from repro.progress import ConsoleProgress
 from train_helpers import RESUME_CONFIG, LinearRating, rating_splits, small_dlrm, small_splits
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from repro.harness.models.dlrm import DLRM
-from repro.harness.models.embedding import make_tables
-from repro.harness.train.synthetic import BatchList, random_ctr_batches
-from repro.harness.train.trainer import TensorBatch, TensorBatches, TrainConfig
+from harness.models.dlrm import DLRM
+from harness.models.embedding import make_tables
+from harness.train.synthetic import BatchList, random_ctr_batches
+from harness.train.trainer import TensorBatch, TensorBatches, TrainConfig
 
 ROWS = [100, 50, 200, 30]
 
