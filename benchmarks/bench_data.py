@@ -1,4 +1,4 @@
-"""Data-harness benchmarks (issue 3, point 8): Criteo preprocessing time and peak memory, loader epoch time.
+"""Data-harness benchmarks: Criteo preprocessing time and peak memory, loader epoch time.
 
 Direction: asv counts every number as lower-is-better (``asv compare`` / ``asv continuous`` flag
 an *increase* beyond ``--factor``), and has no switch to reverse that. So throughput is measured
@@ -10,11 +10,11 @@ Reference: facebookresearch/dlrm's ``data_utils.py`` preprocessed a 400,000-line
 file at about 5,700 rows/s with 0.5 GB peak memory growing with the file. Targets on a 2-core
 machine: preprocessing >= 250,000 rows/s, i.e. ``time_prepare`` <= 4 s per million rows, with
 peak memory flat in the file size; the loader >= 1M samples/s, i.e. ``time_train_epoch`` <= 1 s
-per million training rows. Measured figures and what changed them: harness/data/PERFORMANCE.md.
+per million training rows. Measured figures and what changed them: PERFORMANCE.md.
 
 The files are synthetic Criteo TSV in the native format (seeded, so every run sees the same
 bytes), written by each class's ``setup_cache``. Preprocessing runs at 250,000 and 1,000,000 rows
-(issue 3 asks for at least 1M rows; a 4x range shows whether time is linear and memory flat);
+(at least 1M rows; a 4x range shows whether time is linear and memory flat);
 the loader reads a 400,000-row file, so that ``asv run --quick`` of the whole suite stays within
 minutes on 2 cores.
 """

@@ -1,4 +1,4 @@
-"""Training-step time on the DLRM Kaggle shape (issue 4, point 7), each precision's numbers from one run.
+"""Training-step time on the DLRM Kaggle shape, each precision's numbers from one run.
 
 26 tables x 100,000 rows x dim 16, bottom 13-512-256-64-16, top 512-256-1, batch 2048, SGD
 (tables: FBGEMM fused SGD), CPU. Reported side by side: our trainer's step (fp32 and bf16
@@ -7,7 +7,7 @@ gloo world), and the fp32/bf16 matmul floors (one step ~6.0 GFLOP over a large m
 measured in the same run), interleaved over rounds and reported as medians
 (:func:`~harness.train.throughput.interleaved`). Wall times and, for shared machines, CPU
 time per thread.
-References on a 2-core machine (issue 4): facebookresearch/dlrm ~80 ms/step, TorchRec DMP
+References on a 2-core machine: facebookresearch/dlrm ~80 ms/step, TorchRec DMP
 ~72 ms/step, fp32 matmul ~130 GFLOP/s -> floor ~46 ms. Targets: ours <= 54 ms fp32, <= 25 ms bf16.
 ``python -m harness.train.throughput`` prints the same table for the README.
 

@@ -22,7 +22,7 @@ from harness.models.mlp import MLP
 
 
 # The top MLP's input width is padded to a multiple of 16 floats (64 bytes): the Kaggle shape's
-# 367 columns become 368, which made the fp32 step ~5% faster (papers/dlrm/README.md).
+# 367 columns become 368, which made the fp32 step ~5% faster (PERFORMANCE.md).
 INTERACTION_ALIGN = 16
 
 

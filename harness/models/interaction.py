@@ -21,7 +21,7 @@ class _PairwiseDots(torch.autograd.Function):
     matrix holding pair ``k``'s upstream gradient at both ``(i, j)`` and ``(j, i)`` and zeros on
     the diagonal. ``S`` is built with one gather (`gram_to_pair`: the pair index of every Gram
     entry, or the index of an appended zero column), not a zero-fill, a scatter and a transposed
-    add, which cost about 3x more on the DLRM Kaggle shape (papers/dlrm/README.md).
+    add, which cost about 3x more on the DLRM Kaggle shape (PERFORMANCE.md).
     """
 
     @staticmethod
@@ -45,7 +45,7 @@ class DotInteraction(nn.Module):
     up to a multiple of `align` with zero columns. Alignment is a speed option, not a model
     change: a zero input column contributes nothing to the next layer and its weights get zero
     gradient. On the DLRM Kaggle shape the top MLP's 367-wide input padded to 368 (a whole number
-    of 64-byte rows) made the training step about 5% faster on AVX2 (papers/dlrm/README.md).
+    of 64-byte rows) made the training step about 5% faster on AVX2 (PERFORMANCE.md).
     """
 
     def __init__(self, num_sparse_features: int, align: int = 1) -> None:

@@ -1,6 +1,6 @@
 """Training-step throughput on the DLRM Kaggle shape: ours, TorchRec's DLRM under DMP, and the roofline.
 
-Shape (issue 4): 26 tables x 100,000 rows x dimension 16, bottom MLP 13-512-256-64-16, top MLP
+Shape: 26 tables x 100,000 rows x dimension 16, bottom MLP 13-512-256-64-16, top MLP
 512-256-1, batch 2048, SGD (tables: FBGEMM fused SGD). One step costs about 6.0 GFLOP (forward
 plus twice that backward, see :func:`dlrm_step_flops`); the fp32 floor is that divided by the
 FLOP/s of a large fp32 matmul measured in the same process.
