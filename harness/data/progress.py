@@ -1,13 +1,11 @@
 """Progress of a preprocessing run: rows done, rows/s and ETA, reported to a callback.
 
 Preprocessing a full Criteo file takes minutes; the user sees a live line with the rate and the
-time left. The harness only computes the numbers; the CLI decides how to draw them
-(:func:`text_progress` is a plain one-line fallback).
+time left. The harness only computes the numbers; the CLI decides how to draw them.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -52,10 +50,3 @@ class RateMeter:
             self.callback(event)
         return event
 
-
-def text_progress(event: PrepareProgress) -> None:
-    """Draw `event` as one overwritten line on stderr: stage, percent, rows, rows/s, ETA."""
-    percent = f"{100 * event.done_bytes / event.total_bytes:5.1f}% " if event.total_bytes else ""
-    eta = f" ETA {event.eta_s:,.0f} s" if event.eta_s is not None else ""
-    sys.stderr.write(f"\r{event.stage}: {percent}{event.rows:,} rows, {event.rows_per_s:,.0f} rows/s{eta}   ")
-    sys.stderr.flush()

@@ -38,9 +38,6 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from harness.train.optim import SparseSpec
 
-TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
 @dataclass(frozen=True)
 class World:
     """This worker's place in the job: rank, world size and the device it computes on."""
