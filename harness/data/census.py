@@ -117,7 +117,7 @@ def _open_binary(path: Path) -> IO[bytes]:
     """Open `path` for reading bytes, decompressing when it starts with the gzip magic."""
     with path.open("rb") as probe:
         magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")  # type: ignore[return-value]
 
 
 def _lines(path: Path) -> Iterator[bytes]:

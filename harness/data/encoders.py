@@ -59,7 +59,7 @@ class DictionaryEncoder:
         inverse = np.asarray(load("uniq_inverse"))
         values, lengths = np.asarray(load("uniq_values")), np.asarray(load("uniq_lengths"))
         bounds = np.concatenate([[0], np.cumsum(lengths)])
-        out = np.empty(inverse.shape, dtype=self.index_dtype())
+        out: np.ndarray = np.empty(inverse.shape, dtype=self.index_dtype())
         for j in range(self.n_keys):
             out[j] = self.transform_column(j, values[bounds[j]: bounds[j + 1]])[inverse[j]]
         return np.ascontiguousarray(out.T)
@@ -113,7 +113,7 @@ class DictionaryEncoder:
 
     def transform(self, cat: np.ndarray) -> np.ndarray:
         """Indices of raw values `cat` [n, n_keys]."""
-        out = np.empty(cat.shape, dtype=self.index_dtype())
+        out: np.ndarray = np.empty(cat.shape, dtype=self.index_dtype())
         for j in range(self.n_keys):
             out[:, j] = self.transform_column(j, cat[:, j])
         return out

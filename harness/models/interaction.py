@@ -25,13 +25,13 @@ class _PairwiseDots(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, pairs: torch.Tensor,  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, pairs: torch.Tensor,
                 gram_to_pair: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, gram_to_pair)
         return torch.bmm(x, x.transpose(1, 2)).flatten(1).index_select(1, pairs)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         x, gram_to_pair = ctx.saved_tensors
         batch, n, _ = x.shape
         symmetric = F.pad(grad, (0, 1)).index_select(1, gram_to_pair).view(batch, n, n)

@@ -83,7 +83,7 @@ class FrequencyAwareSGD(torch.optim.Optimizer):
         return ratio.pow(group["exponent"]).clamp(max=group["max_scale"])
 
     @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Any = None) -> Any:
         """Apply one update to every parameter that has a gradient."""
         loss = None
         if closure is not None:

@@ -170,7 +170,7 @@ def plan_as_dict(plan: ShardingPlan) -> dict[str, dict[str, dict[str, Any]]]:
     for module, tables in plan.plan.items():
         out[module] = {name: {"sharding_type": p.sharding_type, "compute_kernel": p.compute_kernel,
                               "ranks": list(p.ranks or [])}
-                       for name, p in tables.items()}  # type: ignore[union-attr]
+                       for name, p in tables.items()}
     return out
 
 

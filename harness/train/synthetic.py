@@ -56,7 +56,7 @@ class BatchList:
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self):
         order = torch.randperm(len(self.batches), generator=self._generator).tolist() if self.shuffle \
             else range(len(self.batches))
         return iter([self.batches[i] for i in order])

@@ -44,7 +44,7 @@ class Shape:
     batch: int = 2048
     lr: float = 0.1
 
-    def table_configs(self):  # type: ignore[no-untyped-def]
+    def table_configs(self):
         """The TorchRec table configs (features ``f0..f25``)."""
         return make_tables([f"f{i}" for i in range(self.tables)], [self.rows] * self.tables, self.dim)
 
