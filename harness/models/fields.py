@@ -62,3 +62,20 @@ def field_embeddings(table_sizes: dict[str, int], dim: int, num_dense: int = 0, 
     names = list(table_sizes)
     tables = make_tables(names, [table_sizes[n] for n in names], dim)
     return FieldEmbeddings(PooledEmbeddings(tables, backend=backend, device=device), num_dense, bottom)
+
+
+class FieldLinear(nn.Module):
+    """A linear map along the field axis, ``X [B, n, d] -> W X [B, m, d]`` with ``W in R^{m x n}`` (+ bias).
+
+    It recombines whole embeddings: Wukong's linear compression block (Zhang et al. 2024, Sec. 3.5)
+    and residual projection (Sec. 3.3), DHEN's Linear module (Zhang et al. 2022, Eq. 6) and its
+    shortcut ``W_n X_n`` (Eq. 2). The bias, if any, is one scalar per output field, broadcast over ``d``.
+    """
+
+    def __init__(self, num_inputs: int, num_outputs: int, bias: bool = False) -> None:
+        super().__init__()
+        self.linear = nn.Linear(num_inputs, num_outputs, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, n, d]`` -> ``[B, m, d]``."""
+        return self.linear(x.transpose(1, 2)).transpose(1, 2)

@@ -7,7 +7,7 @@ Layer ``i`` maps the embedding stack ``X_i [B, n_i, d]`` to ``X_{i+1} [B, n_F + 
     FMB(X)  = reshape( MLP( LN( flatten( FM(X) ) ) ), (n_F, d) )  (Sec. 3.4)
     FM(X)   = X (X^T Y),  Y in R^{n x k}                        "optimized FM", n x k (Sec. 3.6, the default)
             = X X^T                                             basic FM (k = None)
-    LCB(X)  = W_L X,  W_L in R^{n_L x n}                        (Sec. 3.5), no bias
+    LCB(X)  = W_L X,  W_L in R^{n_L x n}                        (Sec. 3.5), no bias (harness FieldLinear)
     Res(X)  = X if n == n_F + n_L, else a linear map along the embedding axis (n -> n_F + n_L)
 
 The choices the paper leaves open follow the authors'-benchmark implementation, reczoo/FuxiCTR
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from harness.models.dlrm import SparseDenseBatch
-from harness.models.fields import FieldEmbeddings
+from harness.models.fields import FieldEmbeddings, FieldLinear
 from harness.models.mlp import MLP
 
 ABLATIONS = ("fmb", "lcb", "residual")
@@ -74,18 +74,6 @@ class FactorizationMachineBlock(nn.Module):
         return torch.relu(self.out(hidden)).view(-1, self.num_outputs, self.dim)
 
 
-class LinearCompressionBlock(nn.Module):
-    """LCB: ``W_L X`` recombining the embeddings linearly (Sec. 3.5); ``[B, n, d]`` -> ``[B, n_L, d]``."""
-
-    def __init__(self, num_inputs: int, num_outputs: int) -> None:
-        super().__init__()
-        self.linear = nn.Linear(num_inputs, num_outputs, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, n, d]`` -> ``[B, n_L, d]``."""
-        return self.linear(x.transpose(1, 2)).transpose(1, 2)
-
-
 class WukongLayer(nn.Module):
     """One Wukong layer: ``LN(concat(FMB(X), LCB(X)) + Res(X))`` (Sec. 3.3); ``[B, n, d]`` -> ``[B, n_F + n_L, d]``.
 
@@ -101,9 +89,9 @@ class WukongLayer(nn.Module):
         if unknown:
             raise ValueError(f"unknown Wukong ablation(s) {sorted(unknown)}; known: {', '.join(ABLATIONS)}")
         self.fmb = FactorizationMachineBlock(num_inputs, num_fmb, dim, rank, fmb_hidden, dropout)
-        self.lcb = LinearCompressionBlock(num_inputs, num_lcb)
+        self.lcb = FieldLinear(num_inputs, num_lcb)  # LCB: W_L X, no bias
         width = num_fmb + num_lcb
-        self.residual = nn.Linear(num_inputs, width) if num_inputs != width else None
+        self.residual = FieldLinear(num_inputs, width, bias=True) if num_inputs != width else None
         self.norm = nn.LayerNorm(dim) if layer_norm else None
         self.keep = {branch: float(branch not in ablate) for branch in ABLATIONS}
 
@@ -111,7 +99,7 @@ class WukongLayer(nn.Module):
         """``X_i [B, n, d]`` -> ``X_{i+1} [B, n_F + n_L, d]``."""
         out = torch.cat([self.fmb(x) * self.keep["fmb"], self.lcb(x) * self.keep["lcb"]], dim=1)
         if self.keep["residual"]:
-            out = out + (x if self.residual is None else self.residual(x.transpose(1, 2)).transpose(1, 2))
+            out = out + (x if self.residual is None else self.residual(x))
         return self.norm(out) if self.norm is not None else out
 
 

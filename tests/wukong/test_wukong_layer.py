@@ -9,7 +9,7 @@ import torch
 
 from harness.models.fields import field_embeddings
 from harness.train.synthetic import random_ctr_batches
-from papers.wukong.wukong import LinearCompressionBlock, OptimizedFM, Wukong, WukongLayer
+from papers.wukong.wukong import OptimizedFM, Wukong, WukongLayer
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "wukong_fuxictr.pt"
 ROWS = [50, 7, 300, 20, 9]
@@ -55,7 +55,7 @@ def test_optimized_fm_is_x_times_x_transpose_y() -> None:
 
 def test_lcb_recombines_embeddings_linearly() -> None:
     """W = [[1, 1, 0], [0, 0, 2]]: outputs e_1 + e_2 and 2 e_3."""
-    lcb = LinearCompressionBlock(3, 2)
+    lcb = WukongLayer(3, 1, 2, 4, rank=2, fmb_hidden=[]).lcb
     with torch.no_grad():
         lcb.linear.weight.copy_(torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 2.0]]))
     x = torch.randn(2, 3, 4)
