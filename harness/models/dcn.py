@@ -13,10 +13,10 @@ the embedding studies swap its tables the same way for both models.
 
 **DCNv2** (Wang, Shivanna, Cheng, Jain, Lin, Hong, Chi 2021, arXiv 2008.13535, Sec. 3), class
 :class:`DCNv2`. The cross layer has a weight *matrix*, ``x_{l+1} = x_0 * (W_l x_l + b_l) + x_l``
-(Eq. 1, TorchRec's :class:`~harness.models.cross.CrossNet`), or the low-rank ``W_l = U_l V_l^T``
-of Sec. 3.2 / Eq. 2 (:class:`~harness.models.cross.LowRankCrossNet`). The cross network and the
-deep network are combined *stacked* (``x_0 -> cross -> deep -> logit``, Fig. 2a) or *parallel*
-(``[cross(x_0), deep(x_0)] -> logit``, Fig. 2b). ``x_0`` is the flattened field stack of a
+(Eq. 1, TorchRec's :class:`~harness.models.cross.CrossNet`), or its low-rank form
+``W_l = U_l V_l^T`` (:class:`~harness.models.cross.LowRankCrossNet`). The cross network and the
+deep network are combined *stacked* (``x_0 -> cross -> deep -> logit``) or *parallel*
+(``[cross(x_0), deep(x_0)] -> logit``), the paper's two structures. ``x_0`` is the flattened field stack of a
 :class:`~harness.models.fields.FieldEmbeddings` front-end (dense features, if any, enter as one
 bottom-MLP field rather than raw).
 """
@@ -79,7 +79,7 @@ class DCNv2(nn.Module):
     `fields` is the embedding front-end; `cross_layers` the number of cross layers; `deep` the deep
     network's widths (ReLU after each; may be empty for a cross-only stacked model); `low_rank`
     the rank ``r`` of ``U_l V_l^T`` (None: full ``W_l``); `structure` ``"stacked"`` or
-    ``"parallel"`` (Fig. 2). `dropout` and `batch_norm` apply to the deep network's layers.
+    ``"parallel"``. `dropout` and `batch_norm` apply to the deep network's layers.
     """
 
     def __init__(self, fields: FieldEmbeddings, cross_layers: int, deep: Sequence[int], low_rank: int | None = None,
@@ -101,7 +101,7 @@ class DCNv2(nn.Module):
         self.logit = nn.Linear(head_in, 1)
 
     def forward(self, batch: SparseDenseBatch) -> torch.Tensor:
-        """Logits ``[B]`` of a batch with ``dense_features`` and ``sparse_features`` (Sec. 3, Fig. 2)."""
+        """Logits ``[B]`` of a batch with ``dense_features`` and ``sparse_features``."""
         x0 = self.fields(batch).flatten(1)
         if self.structure == "parallel":
             hidden = torch.cat([self.cross(x0), self.deep(x0)], dim=1)

@@ -1,10 +1,10 @@
 """FinalMLP (Mao, Zhu, Xiao, Dai, Wang, Zhang; AAAI 2023, arXiv 2304.00902, Sec. 3).
 
 Two MLP streams read the same flattened field embeddings ``e``, each through its own feature
-gating (Sec. 3.2): ``g = 2 sigmoid(MLP(c))``, ``h = g * e``, where the context ``c`` is the
+gating (the paper's stream-specific feature selection): ``g = 2 sigmoid(MLP(c))``, ``h = g * e``, where the context ``c`` is the
 embeddings of chosen context fields or, when none are chosen, a learned vector (FuxiCTR's default,
 ``fs1_context = []``; the gate then depends on no input and learns a per-coordinate scale). The
-stream outputs ``o_1, o_2`` meet in the multi-head bilinear fusion of Sec. 3.3 (Eq. 9):
+stream outputs ``o_1, o_2`` meet in the paper's stream-level fusion, multi-head bilinear:
 ``y = b + w_1^T o_1 + w_2^T o_2 + sum_h o_1h^T W_3h o_2h``, each stream's output cut into
 `num_heads` equal chunks. Layer order, initialisation of ``W_3`` (Xavier-normal over the flattened
 heads) and the zero-initialised context vectors follow the authors' code (reczoo/FuxiCTR
@@ -24,7 +24,7 @@ from harness.models.mlp import MLP
 
 
 class FeatureGating(nn.Module):
-    """Stream-specific feature selection: ``x * 2 sigmoid(MLP(context))`` (Sec. 3.2).
+    """Stream-specific feature selection: ``x * 2 sigmoid(MLP(context))``.
 
     `context_fields` index the fields of the stack ``[B, n, d]`` whose embeddings form the context;
     empty: a learned context vector of width ``d``, zero-initialised. `hidden` are the gate MLP's
@@ -48,7 +48,7 @@ class FeatureGating(nn.Module):
 
 
 class BilinearFusion(nn.Module):
-    """Multi-head bilinear fusion of two stream outputs into one logit per example (Sec. 3.3, Eq. 9)."""
+    """Multi-head bilinear fusion of two stream outputs into one logit per example (stream-level fusion)."""
 
     def __init__(self, dim_1: int, dim_2: int, num_heads: int = 1) -> None:
         super().__init__()
@@ -70,7 +70,7 @@ class BilinearFusion(nn.Module):
 
 
 class FinalMLP(nn.Module):
-    """Two gated MLP streams over the field embeddings fused bilinearly; logits ``[B]`` (Sec. 3, Fig. 1).
+    """Two gated MLP streams over the field embeddings fused bilinearly; logits ``[B]`` (Sec. 3).
 
     `mlp_1` / `mlp_2` are the streams' hidden widths (ReLU after every layer, no output layer);
     `gate_hidden` the gates' hidden widths (``()``: a single linear gate layer; None: no feature

@@ -11,8 +11,10 @@ from harness.data import registry
 from harness.data.api import load_splits
 from harness.data.cache import load_npy
 from harness.data.delimited import BadLineError
-from harness.data.frappe import FIELD_SIZES, FIELD_STARTS, FIELDS
+from harness.data.download import download_dataset
+from harness.data.frappe import FIELD_SIZES, FIELD_STARTS, FIELDS, SPEC
 from harness.data.synthetic import write_frappe_libfm
+from harness.errors import DataError
 
 REAL = "frappe_nfm"
 
@@ -102,3 +104,13 @@ def test_data_list_and_missing_file_message(tmp_path: Path) -> None:
         load_splits("frappe", tmp_path)
     assert "repro data download frappe" in str(info.value)
     assert registry.status(registry.get_entry("frappe-bars"), tmp_path) == "raw partly present"
+
+
+def test_download_enforces_the_official_checksums(tmp_path: Path, served: tuple[str, Path]) -> None:
+    """A mirror serving other validation bytes is refused; the train file has no published digest."""
+    url, root = served
+    write_frappe_libfm(root, {"train": 20, "validation": 20, "test": 20}, seed=0)
+    with pytest.raises(DataError, match="checksum mismatch for frappe.validation.libfm"):
+        download_dataset(SPEC, tmp_path / "data", base_url=url)
+    folder = tmp_path / "data" / REAL
+    assert (folder / "frappe.train.libfm").is_file() and not (folder / "frappe.validation.libfm").exists()
