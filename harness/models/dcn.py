@@ -103,9 +103,11 @@ class DCNv2(nn.Module):
     def forward(self, batch: SparseDenseBatch) -> torch.Tensor:
         """Logits ``[B]`` of a batch with ``dense_features`` and ``sparse_features``."""
         x0 = self.fields(batch).flatten(1)
-        if self.structure == "parallel":
-            hidden = torch.cat([self.cross(x0), self.deep(x0)], dim=1)
+        crossed = self.cross(x0)
+        if self.deep is None:
+            hidden = crossed
+        elif self.structure == "parallel":
+            hidden = torch.cat([crossed, self.deep(x0)], dim=1)
         else:
-            crossed = self.cross(x0)
-            hidden = self.deep(crossed) if self.deep is not None else crossed
+            hidden = self.deep(crossed)
         return self.logit(hidden).squeeze(1)
