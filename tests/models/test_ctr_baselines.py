@@ -100,6 +100,8 @@ def test_dcnv2_with_dense_features_and_invalid_settings() -> None:
     fields = field_embeddings(SIZES, dim=4, num_dense=3, bottom=[8])
     assert fields.num_fields == 6 and fields(_batch(num_dense=3)).shape == (16, 6, 4)
     assert DCNv2(fields, 1, [8])(_batch(num_dense=3)).shape == (16,)
+    cross_only = DCNv2(fields, 2, [], structure="stacked")
+    assert cross_only.deep is None and cross_only.logit.in_features == 24 and cross_only(_batch(num_dense=3)).shape == (16,)
     with pytest.raises(ValueError, match="cross layer"):
         DCNv2(fields, 0, [8])
     with pytest.raises(ValueError, match="parallel DCNv2 needs"):
