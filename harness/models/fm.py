@@ -8,7 +8,8 @@ logistic regression (:class:`~harness.models.linear.LogisticRegression`) and ``v
 TorchRec's ``torchrec.modules.deepfm.FactorizationMachine`` is not used: it flattens its input to
 ``[B, n*d]`` before the sum-square step, so it sums over every pair of *scalars* (across embedding
 dimensions too), ``1/2 [(sum_{i,f} v_if)^2 - sum_{i,f} v_if^2]``, which is Rendle's FM only for
-``d = 1`` (on ``n = 3, d = 4`` random inputs it gave 7.13 where the pairwise loop gives 2.74).
+``d = 1`` (on one random ``n = 3, d = 4`` input it gave 7.13 where the pairwise loop gives 2.74;
+tests/models/test_ctr_baselines.py pins this down).
 """
 
 from __future__ import annotations

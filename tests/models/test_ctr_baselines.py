@@ -41,6 +41,18 @@ def test_fm_pairwise_term_equals_the_double_loop() -> None:
     torch.testing.assert_close(FMInteraction()(x), loop)
 
 
+def test_torchrec_factorization_machine_is_not_rendles_fm_for_d_above_1() -> None:
+    """Why harness.models.fm does not use torchrec.modules.deepfm.FactorizationMachine (see its docstring):
+    TorchRec's sums over all pairs of scalars of the flattened stack. If this starts to fail, switch to it."""
+    from torchrec.modules.deepfm import FactorizationMachine
+
+    x = torch.randn(2, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    flat = x.flatten(1)
+    all_scalar_pairs = 0.5 * (flat.sum(1) ** 2 - (flat**2).sum(1))
+    torch.testing.assert_close(FactorizationMachine()(embeddings=[x]).squeeze(1), all_scalar_pairs)
+    assert not torch.allclose(all_scalar_pairs, FMInteraction()(x))
+
+
 def test_fm_by_hand() -> None:
     """Fields v_1 = [1, 2], v_2 = [3, -1], v_3 = [0, 1]: <v1,v2> + <v1,v3> + <v2,v3> = 1 + 2 - 1 = 2."""
     x = torch.tensor([[[1.0, 2.0], [3.0, -1.0], [0.0, 1.0]]])
