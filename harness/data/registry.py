@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.atomic import write_json
-from harness.data import census, criteo, movielens, taobao, taobao_ad
+from harness.data import census, criteo, frappe, movielens, taobao, taobao_ad
 from harness.data.cache import cache_folder, file_stats, read_manifest, resolve_cache_dir
 from harness.data.catalog import DatasetSpec, check_gzip, sha256_of
 from harness.data.checks import verify_cache
@@ -98,6 +98,16 @@ def _entries() -> tuple[DatasetEntry, ...]:
         DatasetEntry(id="criteo-1tb", spec=criteo.TB_SPEC,
                      build=tabular(criteo.criteo_1tb_job), params=criteo.criteo_1tb_job([]).params,
                      description="Criteo 1TB, days 0-22 train, day 23 halved val|test, hashed 40M-capped tables"),
+        DatasetEntry(id="frappe", spec=frappe.SPEC, needs=frappe.VALIDATION_AND_TEST,
+                     build=tabular(frappe.frappe_job), params=frappe.frappe_params(False),
+                     description="Frappe app usage, NFM/BARS libfm split without its train file: the validation "
+                                 "file split 80/20 (seeded) into train|val, the official test file as test; "
+                                 "10 one-hot fields by token position, labels -1/1 -> 0/1"),
+        DatasetEntry(id="frappe-bars", spec=frappe.SPEC,
+                     build=tabular(lambda sources: frappe.frappe_job(sources, published_split=True)),
+                     params=frappe.frappe_params(True),
+                     description="Frappe app usage, NFM/BARS Frappe_x1 split as published (train 202,027 | "
+                                 "validation 57,722 | test 28,860 rows); needs frappe.train.libfm"),
         *(_movielens_entry(size, ctr) for size in movielens.VARIANTS for ctr in (False, True)),
         DatasetEntry(id="taobao-user-behavior", spec=taobao.SPEC, build=tabular(taobao.user_behavior_job),
                      params=taobao.user_behavior_params(), jagged_keys=("hist_item", "hist_category"),

@@ -16,6 +16,8 @@ chance. Smoke profiles and tests use them in place of the real data; benchmarks 
 * :func:`write_taobao_ad`: the three Tianchi 56 files (``raw_sample.csv``, ``ad_feature.csv``,
   ``user_profile.csv``) with their headers, ``NULL`` brands and missing profile fields; the click
   rate depends on the ad's category and the user's gender code.
+* :func:`write_frappe_libfm`: the NFM/BARS Frappe libfm files (CRLF, labels 1/-1, 10 one-hot tokens
+  in their fields' index blocks); the label depends on the user, item and daytime.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from harness.atomic import atomic_path
+from harness.data.frappe import FIELD_SIZES, FIELD_STARTS
 
 # Missing-value rate of each Criteo column, measured on the first 10,109 lines of Kaggle train.txt.
 CRITEO_DENSE_MISSING = (0.449, 0.0, 0.203, 0.198, 0.049, 0.252, 0.049, 0.001, 0.049, 0.449, 0.049, 0.774, 0.198)
@@ -222,4 +225,30 @@ def write_taobao_ad(folder: Path, rows: int, users: int = 300, ads: int = 400, s
     pid = np.where(rng.random(rows) < 0.6, "430548_1007", "430539_1007")
     _text(folder / "raw_sample.csv", ["user,time_stamp,adgroup_id,pid,nonclk,clk",
                                       *(f"{u},{t},{a},{p},{1 - c},{c}" for u, t, a, p, c in zip(user, stamp, ad, pid, clk))])
+    return folder
+
+
+FRAPPE_PARTS = ("train", "validation", "test")
+
+
+def write_frappe_libfm(folder: Path, rows: dict[str, int], seed: int = 0, zipf_s: float = 1.1) -> Path:
+    """Write synthetic ``frappe.<part>.libfm`` files (parts of `rows`, e.g. ``{"validation": 800, "test": 400}``).
+
+    The NFM layout: ``label idx:1 …`` with CRLF endings, labels ``1`` / ``-1``, 10 one-hot tokens,
+    token ``j`` an index inside field ``j``'s block of the 5,382-feature space (Zipf-distributed
+    within the block). Planted signal: ``P(label = 1) = sigmoid(e_user + e_item + e_daytime - 0.7)``
+    with fixed random per-value effects, so about a third of the rows are positive, as in Frappe.
+    """
+    rng = np.random.default_rng(seed)
+    effects = [rng.normal(0, 1.5, size) for size in FIELD_SIZES[:3]]
+    for part, n in rows.items():
+        if part not in FRAPPE_PARTS:
+            raise ValueError(f"unknown Frappe part {part!r}; known: {', '.join(FRAPPE_PARTS)}")
+        local = np.stack([zipf_ranks(rng, size, n, zipf_s) for size in FIELD_SIZES], axis=1)
+        logit = sum(effects[j][local[:, j]] for j in range(3)) - 0.7
+        labels = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "1", "-1")
+        tokens = local + np.asarray(FIELD_STARTS)
+        lines = [f"{y} " + " ".join(f"{t}:1" for t in row) for y, row in zip(labels, tokens.tolist())]
+        with atomic_path(folder / f"frappe.{part}.libfm") as tmp:
+            tmp.write_bytes("".join(f"{line}\r\n" for line in lines).encode())
     return folder

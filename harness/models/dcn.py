@@ -1,5 +1,6 @@
-"""Deep & Cross Network, DCN (Wang, Fu, Fu, Wang 2017, arXiv 1708.05123, Sec. 2 and Fig. 1).
+"""Deep & Cross Networks: DCN, the original (v1), and DCNv2.
 
+**DCN (v1)** (Wang, Fu, Fu, Wang 2017, arXiv 1708.05123, Sec. 2 and Fig. 1), class :class:`DCN`.
 Each sparse feature is pooled from its table (Eq. 1) and the embeddings are stacked with the dense
 features into ``x_0 = [x_embed,1, ..., x_embed,k, x_dense]`` (Eq. 2). Two networks read ``x_0``
 in parallel: the cross network ``x_{l+1} = x_0 x_l^T w_l + b_l + x_l`` (Eq. 3, TorchRec's
@@ -7,25 +8,38 @@ in parallel: the cross network ``x_{l+1} = x_0 x_l^T w_l + b_l + x_l`` (Eq. 3, T
 ``h_{l+1} = ReLU(W_l h_l + b_l)`` (Eq. 4). Their outputs are concatenated and one linear logit layer
 gives ``p = sigmoid([x_L1, h_L2] w_logits)`` (Eq. 5; the sigmoid lives in the loss). The QR paper
 (Shi et al. 2020, arXiv 1909.02107) uses DCN with 6 cross layers and a 512-256-64 deep network.
-
 The sparse front-end is the DLRM's (:class:`~harness.models.embedding.PooledEmbeddings`), so
 the embedding studies swap its tables the same way for both models.
+
+**DCNv2** (Wang, Shivanna, Cheng, Jain, Lin, Hong, Chi 2021, arXiv 2008.13535, Sec. 3), class
+:class:`DCNv2`. The cross layer has a weight *matrix*, ``x_{l+1} = x_0 * (W_l x_l + b_l) + x_l``
+(Eq. 1, TorchRec's :class:`~harness.models.cross.CrossNet`), or its low-rank form
+``W_l = U_l V_l^T`` (:class:`~harness.models.cross.LowRankCrossNet`). The cross network and the
+deep network are combined *stacked* (``x_0 -> cross -> deep -> logit``) or *parallel*
+(``[cross(x_0), deep(x_0)] -> logit``), the paper's two structures. ``x_0`` is the flattened field stack of a
+:class:`~harness.models.fields.FieldEmbeddings` front-end (dense features, if any, enter as one
+bottom-MLP field rather than raw).
 """
 
 from __future__ import annotations
+
+from typing import Literal, Sequence
 
 import torch
 from torch import nn
 from torchrec.modules.embedding_configs import EmbeddingBagConfig
 
-from harness.models.cross import VectorCrossNet
+from harness.models.cross import CrossNet, LowRankCrossNet, VectorCrossNet
 from harness.models.dlrm import SparseDenseBatch
 from harness.models.embedding import Backend, PooledEmbeddings
+from harness.models.fields import FieldEmbeddings
 from harness.models.mlp import MLP
+
+Structure = Literal["stacked", "parallel"]
 
 
 class DCN(nn.Module):
-    """Embedding-and-stacking + (cross network || deep network) + logit layer, returning logits ``[B]``.
+    """DCN v1 (2017): embedding-and-stacking + (cross network || deep network) + logit layer, returning logits ``[B]``.
 
     `num_dense` is the width of the dense features (13 on Criteo), `cross_layers` the number of
     cross layers ``L1``, `deep` the deep network's widths after its input ``x_0`` (e.g.
@@ -57,3 +71,43 @@ class DCN(nn.Module):
         """Logits ``[B]`` of a batch with ``dense_features`` and ``sparse_features`` (Eq. 2-5)."""
         x0 = self.stack(batch)
         return self.logit(torch.cat([self.cross(x0), self.deep(x0)], dim=1)).squeeze(1)
+
+
+class DCNv2(nn.Module):
+    """DCNv2 (2021): matrix cross layers (full or low-rank) and a deep network, stacked or parallel; logits ``[B]``.
+
+    `fields` is the embedding front-end; `cross_layers` the number of cross layers; `deep` the deep
+    network's widths (ReLU after each; may be empty for a cross-only stacked model); `low_rank`
+    the rank ``r`` of ``U_l V_l^T`` (None: full ``W_l``); `structure` ``"stacked"`` or
+    ``"parallel"``. `dropout` and `batch_norm` apply to the deep network's layers.
+    """
+
+    def __init__(self, fields: FieldEmbeddings, cross_layers: int, deep: Sequence[int], low_rank: int | None = None,
+                 structure: Structure = "parallel", dropout: float = 0.0, batch_norm: bool = False) -> None:
+        super().__init__()
+        if cross_layers < 1:
+            raise ValueError(f"DCNv2 needs at least one cross layer, got {cross_layers}")
+        if structure not in ("stacked", "parallel"):
+            raise ValueError(f"DCNv2 structure must be 'stacked' or 'parallel', got {structure!r}")
+        if structure == "parallel" and not deep:
+            raise ValueError("a parallel DCNv2 needs at least one deep layer width")
+        self.fields = fields
+        self.structure = structure
+        width = fields.output_dim
+        self.cross: nn.Module = (CrossNet(in_features=width, num_layers=cross_layers) if low_rank is None else
+                                 LowRankCrossNet(in_features=width, num_layers=cross_layers, low_rank=low_rank))
+        self.deep = MLP([width, *deep], activate_last=True, dropout=dropout, batch_norm=batch_norm) if deep else None
+        head_in = (width + deep[-1]) if structure == "parallel" else (deep[-1] if deep else width)
+        self.logit = nn.Linear(head_in, 1)
+
+    def forward(self, batch: SparseDenseBatch) -> torch.Tensor:
+        """Logits ``[B]`` of a batch with ``dense_features`` and ``sparse_features``."""
+        x0 = self.fields(batch).flatten(1)
+        crossed = self.cross(x0)
+        if self.deep is None:
+            hidden = crossed
+        elif self.structure == "parallel":
+            hidden = torch.cat([crossed, self.deep(x0)], dim=1)
+        else:
+            hidden = self.deep(crossed)
+        return self.logit(hidden).squeeze(1)

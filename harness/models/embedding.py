@@ -74,6 +74,7 @@ class PooledEmbeddings(nn.Module):
         self.backend = backend
         self.keys = [name for t in tables for name in t.feature_names]
         self.num_features = len(self.keys)
+        self.feature_dims = [t.embedding_dim for t in tables for _ in t.feature_names]
         self.output_dim = sum(t.embedding_dim * len(t.feature_names) for t in tables)
 
     def forward(self, features: KeyedJaggedTensor) -> torch.Tensor:
