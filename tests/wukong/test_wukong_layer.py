@@ -1,4 +1,12 @@
-"""The Wukong layer (arXiv 2403.02545, Sec. 3): equivalence with FuxiCTR's WuKongLayer, blocks by construction."""
+"""The Wukong layer (arXiv 2403.02545, Sec. 3): equivalence with FuxiCTR's WuKongLayer, blocks by construction.
+
+``tests/fixtures/wukong_fuxictr.pt`` was made once, outside the project, by FuxiCTR's own
+``WuKongLayer`` (reczoo/FuxiCTR, commit stored in the fixture): a two-layer stack where layer 0 maps
+5 embeddings to 3 FMB + 3 LCB ones (its residual is the projection) and layer 1 maps 6 to 6
+(identity residual); ``d = 4``, optimized-FM rank ``k = 3``, FMB MLP hidden ``[8]``, dropout 0,
+LayerNorm on, every parameter redrawn at random. It holds the input, the weights under our
+parameter names, both layers' outputs and the commit; no FuxiCTR code is kept here.
+"""
 
 from __future__ import annotations
 
