@@ -36,9 +36,6 @@ from harness.formats.blocks import from_blocks, to_blocks
 from harness.formats.elements import Rounding, check_rounding, exact_pow2, floor_log2, round_to_integer
 from harness.formats.mx import as_float32
 
-_NO_EXPONENT = -(2**20)  # e_i of a zero: below every real exponent, so it never raises a maximum
-
-
 @dataclass(frozen=True)
 class BDRFormat:
     """A two-level shared-exponent format: `mantissa_bits` magnitude bits plus a sign per element,
@@ -65,20 +62,19 @@ class BDRFormat:
         """Quantise-dequantise `x` in blocks along `axis` (see the module docstring); same shape and dtype."""
         check_rounding(rounding)
         blocks, layout = to_blocks(as_float32(x), self.block_size, axis)
-        magnitude = blocks.abs()
-        exponents = torch.where(magnitude > 0, floor_log2(magnitude), _NO_EXPONENT)
+        pairs = blocks.unflatten(-1, (-1, self.sub_block_size))  # [..., blocks, sub-blocks, k2]
+        # floor(log2) is monotonic, so the largest exponent of a group is that of its largest magnitude
+        sub_max = pairs.abs().amax(dim=-1)
+        sub_exponent = floor_log2(sub_max)  # -150 for an all-zero sub-block: below any real exponent
         scale_emax = 2 ** (self.scale_bits - 1) - 1
-        shared = exponents.amax(dim=-1, keepdim=True).clamp(-scale_emax, scale_emax)
-        sub_max = exponents.unflatten(-1, (-1, self.sub_block_size)).amax(dim=-1, keepdim=True)
-        micro = (shared.unsqueeze(-1) - sub_max).clamp(0, 2**self.micro_bits - 1)
-        step_exponent = (shared.unsqueeze(-1) + 1 - self.mantissa_bits - micro).expand(
-            *sub_max.shape[:-1], self.sub_block_size).flatten(-2)
-        t = blocks * exact_pow2(-step_exponent)
+        shared = sub_exponent.amax(dim=-1, keepdim=True).clamp(-scale_emax, scale_emax)
+        micro = (shared - sub_exponent).clamp(0, 2**self.micro_bits - 1)
+        step_exponent = shared + 1 - self.mantissa_bits - micro
+        finite = sub_max.amax(dim=-1, keepdim=True).isfinite()
+        inverse = torch.where(finite, exact_pow2(-step_exponent), torch.nan).unsqueeze(-1)  # NaN: whole block
         limit = 2**self.mantissa_bits - 1
-        q = round_to_integer(t, rounding).clamp(-limit, limit) * exact_pow2(step_exponent)
-        finite = magnitude.amax(dim=-1, keepdim=True).isfinite()
-        q = torch.where(finite, q, torch.nan)
-        return from_blocks(q, layout, x).to(x.dtype)
+        q = round_to_integer(pairs * inverse, rounding).clamp(-limit, limit) * exact_pow2(step_exponent).unsqueeze(-1)
+        return from_blocks(q.flatten(-2), layout, x).to(x.dtype)
 
 
 BDR_FORMATS: dict[str, BDRFormat] = {f.name: f for f in (

@@ -120,18 +120,22 @@ def quantize_elements(a: torch.Tensor, fmt: ElementFormat, rounding: Rounding = 
     """Round float32 `a` (already divided by its block scale) to the nearest value of `fmt`, saturating.
 
     Floats: the grid step at ``a`` is ``2^(max(floor(log2|a|), emin) - mantissa_bits)`` (subnormals
-    below ``2^emin``); INT8: a fixed step 2^-6. Finite values beyond ``max_normal`` (and those that
-    round beyond it) become ``+-max_normal``. NaN stays NaN; +-Inf saturates like any large value
-    (a block holding Inf gets a NaN scale before this point, see :mod:`harness.formats.mx`).
+    below ``2^emin``), read from ``a``'s biased exponent field (float32 subnormals fall in the
+    element's subnormal range, where the step is fixed); INT8: a fixed step 2^-6. Finite values
+    beyond ``max_normal`` (and those that round beyond it) become ``+-max_normal``. NaN stays NaN;
+    +-Inf saturates like any large value (a block holding Inf gets a NaN scale before this point,
+    see :mod:`harness.formats.mx`).
     """
     check_rounding(rounding)
     if fmt.is_integer:
-        step_exponent = torch.full(a.shape, fmt.smallest_step_exponent, dtype=torch.int32, device=a.device)
+        step = 2.0**fmt.smallest_step_exponent
+        q = round_to_integer(a * (1 / step), rounding) * step
     else:
-        binade = floor_log2(a.abs()).clamp(min=fmt.emin)
-        step_exponent = binade - fmt.mantissa_bits
-    t = a * exact_pow2(-step_exponent)
-    q = round_to_integer(t, rounding) * exact_pow2(step_exponent)
+        biased = torch.bitwise_right_shift(a.view(torch.int32) & 0x7FFFFFFF, 23)
+        step_biased = biased.clamp(fmt.emin + 127, 254) - fmt.mantissa_bits
+        step = torch.bitwise_left_shift(step_biased, 23).view(torch.float32)
+        inverse = torch.bitwise_left_shift(254 - step_biased, 23).view(torch.float32)
+        q = round_to_integer(a * inverse, rounding) * step
     return q.clamp(-fmt.max_normal, fmt.max_normal)
 
 

@@ -61,9 +61,8 @@ class MXFormat:
         values = as_float32(x)
         blocks, layout = to_blocks(values, self.block_size, axis)
         scale = shared_exponent(blocks.abs().amax(dim=-1), self.element.emax, self.scale_emax)
-        scaled = blocks * exact_pow2(-scale.nan_to_num(0.0)).unsqueeze(-1)
-        elements = quantize_elements(scaled, self.element, rounding)
-        elements = torch.where(scale.isnan().unsqueeze(-1), torch.nan, elements)
+        inverse = torch.where(scale.isnan(), torch.nan, exact_pow2(-scale.nan_to_num(0.0)))  # NaN: whole block
+        elements = quantize_elements(blocks * inverse.unsqueeze(-1), self.element, rounding)
         return MXEncoded(self, scale, elements, layout, x)
 
     def quantize(self, x: torch.Tensor, axis: int = -1, rounding: Rounding = "even") -> torch.Tensor:
