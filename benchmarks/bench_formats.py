@@ -59,7 +59,7 @@ class QuantizeDequantize:
         """``-QSNR`` of the format on these values, dB (lower is better)."""
         return -qsnr_db(self.x, self.format.quantize(self.x, axis=-1))
 
-    track_noise_db.unit = "dB"  # type: ignore[attr-defined]
+    track_noise_db.unit = "-QSNR dB"  # type: ignore[attr-defined]
 
 
 BOTTOM, TOP, TABLES, ROWS, BATCH = [13, 512, 256, 64, 16], [512, 256, 1], 26, 1_000, 2048
@@ -111,4 +111,4 @@ class FakeQuantDLRMForward:
                 ratios.append((time.perf_counter() - middle) / (middle - start))
         return statistics.median(ratios)
 
-    track_overhead_ratio.unit = "ratio"  # type: ignore[attr-defined]
+    track_overhead_ratio.unit = "time ratio"  # type: ignore[attr-defined]
