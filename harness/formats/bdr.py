@@ -21,9 +21,11 @@ element: ``(m + 1) + d1/k1 + d2/k2`` = 9 / 6 / 4.
 Block floating point (BFP) is the single-level special case ``d2 = 0``: one 8-bit exponent per 16
 values, ``m + 1.5`` bits per element, the paper's baseline at equal mantissa.
 
-The paper's rounding mode is not stated in the material read here; the default is ties away from
-zero (the emulator's ``"nearest"``), and ties to even is available. Non-finite values make the
-block NaN, as for MX.
+The paper's rounding mode is not stated in the material read here. The default is ties to even,
+as in AMD Quark's ``fake_quantize_mx6_mx9`` (bit-equal to this module, tests/formats/test_quark_bdr.py)
+and the OCP MX conversions; ties away from zero (the MX emulator's ``"nearest"``) is available.
+Non-finite values make the block NaN, as for MX (Quark instead passes them through and quantises
+the rest of the block).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class BDRFormat:
         """``(m + 1) + d1/k1 + d2/k2`` (BDR's cost per element; 9 / 6 / 4 for MX9 / MX6 / MX4)."""
         return self.mantissa_bits + 1 + self.scale_bits / self.block_size + self.micro_bits / self.sub_block_size
 
-    def quantize(self, x: torch.Tensor, axis: int = -1, rounding: Rounding = "away") -> torch.Tensor:
+    def quantize(self, x: torch.Tensor, axis: int = -1, rounding: Rounding = "even") -> torch.Tensor:
         """Quantise-dequantise `x` in blocks along `axis` (see the module docstring); same shape and dtype."""
         check_rounding(rounding)
         blocks, layout = to_blocks(as_float32(x), self.block_size, axis)

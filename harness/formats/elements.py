@@ -128,8 +128,8 @@ def quantize_elements(a: torch.Tensor, fmt: ElementFormat, rounding: Rounding = 
     """
     check_rounding(rounding)
     if fmt.is_integer:
-        step = 2.0**fmt.smallest_step_exponent
-        q = round_to_integer(a * (1 / step), rounding) * step
+        fixed_step = 2.0**fmt.smallest_step_exponent
+        q = round_to_integer(a * (1 / fixed_step), rounding) * fixed_step
     else:
         biased = torch.bitwise_right_shift(a.view(torch.int32) & 0x7FFFFFFF, 23)
         step_biased = biased.clamp(fmt.emin + 127, 254) - fmt.mantissa_bits

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from harness.formats.elements import Rounding
 from harness.formats.registry import NumberFormat, number_format
 
 
@@ -37,12 +38,9 @@ def resolve_format(fmt: str | NumberFormat) -> NumberFormat:
     return number_format(fmt) if isinstance(fmt, str) else fmt
 
 
-def quantize(x: torch.Tensor, fmt: str | NumberFormat, axis: int = -1, rounding: str | None = None) -> torch.Tensor:
-    """Quantise-dequantise `x` in `fmt` along `axis`, with `rounding` or else the format's default (no gradient)."""
-    fmt = resolve_format(fmt)
-    if rounding is None:
-        return fmt.quantize(x, axis)
-    return fmt.quantize(x, axis, rounding)  # type: ignore[call-arg]
+def quantize(x: torch.Tensor, fmt: str | NumberFormat, axis: int = -1, rounding: Rounding = "even") -> torch.Tensor:
+    """Quantise-dequantise `x` in `fmt` along `axis` (no gradient)."""
+    return resolve_format(fmt).quantize(x, axis, rounding)
 
 
 class FakeQuantize(torch.autograd.Function):
@@ -54,7 +52,7 @@ class FakeQuantize(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, fmt: NumberFormat, axis: int,  # type: ignore[override]
-                rounding: str | None) -> torch.Tensor:
+                rounding: Rounding) -> torch.Tensor:
         return quantize(x, fmt, axis, rounding)
 
     @staticmethod
@@ -62,7 +60,7 @@ class FakeQuantize(torch.autograd.Function):
         return grad, None, None, None
 
 
-def fake_quantize(x: torch.Tensor, fmt: str | NumberFormat, axis: int = -1, rounding: str | None = None) -> torch.Tensor:
+def fake_quantize(x: torch.Tensor, fmt: str | NumberFormat, axis: int = -1, rounding: Rounding = "even") -> torch.Tensor:
     """`x` fake-quantised along `axis`, differentiable through :class:`FakeQuantize`'s straight-through gradient."""
     return FakeQuantize.apply(x, resolve_format(fmt), axis, rounding)
 
@@ -76,7 +74,7 @@ class _QuantizedMatmulGradients(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,  # type: ignore[override]
-                formats: tuple[NumberFormat, NumberFormat, NumberFormat], rounding: str | None) -> torch.Tensor:
+                formats: tuple[NumberFormat, NumberFormat, NumberFormat], rounding: Rounding) -> torch.Tensor:
         input_format, weight_format, _ = formats
         ctx.save_for_backward(x, weight)
         ctx.formats, ctx.rounding, ctx.has_bias = formats, rounding, bias is not None
@@ -103,7 +101,7 @@ class QuantizedLinear(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  weight_format: str | NumberFormat, input_format: str | NumberFormat | None = None,
-                 gradient_format: str | NumberFormat | None = None, rounding: str | None = None,
+                 gradient_format: str | NumberFormat | None = None, rounding: Rounding = "even",
                  device: torch.device | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
         self.weight_format = resolve_format(weight_format)
@@ -138,7 +136,7 @@ class QuantizedLinear(nn.Linear):
 
 def quantize_linears(model: nn.Module, weight_format: str | NumberFormat, *,
                      input_format: str | NumberFormat | None = None,
-                     gradient_format: str | NumberFormat | None = None, rounding: str | None = None,
+                     gradient_format: str | NumberFormat | None = None, rounding: Rounding = "even",
                      include: Callable[[str, nn.Linear], bool] | None = None) -> list[str]:
     """Replace, in place, every ``nn.Linear`` of `model` (those `include(name, layer)` accepts) by a
     :class:`QuantizedLinear` sharing its parameters; returns the replaced modules' names."""
@@ -154,7 +152,7 @@ def quantize_linears(model: nn.Module, weight_format: str | NumberFormat, *,
 
 
 def quantize_module_inputs(module: nn.Module, fmt: str | NumberFormat, axis: int = -1,
-                           rounding: str | None = None) -> RemovableHandle:
+                           rounding: Rounding = "even") -> RemovableHandle:
     """Fake-quantise every floating-point tensor passed positionally to `module`, along `axis`.
 
     For a matmul inside a module's forward (DLRM's dot interaction takes ``dense [B, D]`` and

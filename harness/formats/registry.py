@@ -13,6 +13,7 @@ import torch
 
 from harness.errors import ConfigError
 from harness.formats.bdr import BDR_FORMATS
+from harness.formats.elements import Rounding
 from harness.formats.mx import MX_FORMATS
 from harness.formats.per_tensor import PER_TENSOR_FORMATS
 
@@ -20,15 +21,18 @@ from harness.formats.per_tensor import PER_TENSOR_FORMATS
 class NumberFormat(Protocol):
     """A format that can fake-quantise a tensor along an axis, with its storage cost."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The format's name in :data:`FORMATS`."""
+        ...
 
     @property
     def bits_per_element(self) -> float:
         """Storage bits per value, shared scales included."""
         ...
 
-    def quantize(self, x: torch.Tensor, axis: int = -1) -> torch.Tensor:
-        """`x` rounded to the format (its default rounding), same shape and dtype."""
+    def quantize(self, x: torch.Tensor, axis: int = -1, rounding: Rounding = "even") -> torch.Tensor:
+        """`x` rounded to the format in blocks along `axis`, same shape and dtype."""
         ...
 
 
