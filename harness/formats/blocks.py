@@ -37,11 +37,11 @@ def to_blocks(x: torch.Tensor, block_size: int, axis: int = -1) -> tuple[torch.T
     moved = x.movedim(axis, -1)
     length = moved.shape[-1]
     padded = F.pad(moved, (0, -length % block_size))
-    blocks = padded.reshape(*moved.shape[:-1], -1, block_size)
+    blocks = padded.reshape(*moved.shape[:-1], -(-length // block_size), block_size)
     return blocks, BlockLayout(axis, length, moved.shape)
 
 
 def from_blocks(blocks: torch.Tensor, layout: BlockLayout, like: torch.Tensor) -> torch.Tensor:
     """Undo :func:`to_blocks`: drop the padding, put the axis back, and take the shape of `like`."""
-    flat = blocks.reshape(*layout.shape[:-1], -1)[..., : layout.length]
+    flat = blocks.reshape(*layout.shape[:-1], blocks.shape[-2] * blocks.shape[-1])[..., : layout.length]
     return flat.movedim(-1, layout.axis).reshape(like.shape)

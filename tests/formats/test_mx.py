@@ -127,6 +127,7 @@ def test_blocks_run_along_the_given_axis(name: str) -> None:
     assert torch.equal(along_middle, mx_quantize(x.transpose(1, 2), name, axis=-1).transpose(1, 2))
     assert not torch.equal(along_middle, mx_quantize(x, name, axis=-1))
     assert mx_quantize(torch.tensor(3.0), name).item() == 3.0
+    assert mx_quantize(torch.zeros(0, 70), name).shape == (0, 70)
 
 
 def test_smallest_scale_is_2_to_the_minus_127() -> None:
