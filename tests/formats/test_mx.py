@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from harness.formats.elements import ROUNDINGS
+from harness.formats.elements import ROUNDINGS, representable_values
 from harness.formats.mx import MX_FORMATS, mx_quantize
 
 NAMES = list(MX_FORMATS)
@@ -155,3 +155,25 @@ def test_bad_arguments_are_named() -> None:
         mx_quantize(torch.ones(4), "mxfp4", rounding="stochastic")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="floating-point"):
         mx_quantize(torch.ones(4, dtype=torch.int32), "mxfp4")
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+@pytest.mark.parametrize("name", NAMES)
+def test_each_value_goes_to_the_nearest_point_of_its_blocks_grid(name: str, rounding: str) -> None:
+    """Brute force, independent of the implementation's arithmetic: with the block scale X, the result
+    is the point of ``grid * X`` nearest to the value (float64 distances), ties to the even code or
+    away from zero; saturation is the same rule, as the grid ends at the max normal."""
+    fmt = MX_FORMATS[name]
+    x = heavy_tailed(rows=48, cols=64, seed=5)
+    encoded = fmt.encode(x, rounding=rounding)
+    grid = representable_values(fmt.element).double()
+    code = torch.searchsorted(grid[grid >= 0], grid.abs())  # the code of |value|: its parity is the last mantissa bit
+    scale = 2.0 ** encoded.scale_exponent.double()  # [rows, blocks]
+    values = x.double().view(48, 2, 32, 1)
+    candidates = grid.view(1, 1, 1, -1) * scale.view(48, 2, 1, 1)  # [rows, blocks, 1, grid]
+    distance = (values - candidates).abs()
+    nearest = distance == distance.amin(dim=-1, keepdim=True)
+    preference = (code % 2 == 0).double() if rounding == "even" else grid.abs()  # which tied point wins
+    choice = torch.where(nearest, preference, -1.0).argmax(dim=-1, keepdim=True)
+    expected = candidates.expand_as(distance).gather(-1, choice).squeeze(-1)
+    assert torch.equal(encoded.decode().double().view(48, 2, 32), expected)
