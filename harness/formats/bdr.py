@@ -73,9 +73,10 @@ class BDRFormat:
         micro = (shared - sub_exponent).clamp(0, 2**self.micro_bits - 1)
         step_exponent = shared + 1 - self.mantissa_bits - micro
         finite = sub_max.amax(dim=-1, keepdim=True).isfinite()
-        inverse = torch.where(finite, exact_pow2(-step_exponent), torch.nan).unsqueeze(-1)  # NaN: whole block
+        # steps reach 2^-136, whose inverse float32 lacks: divide (exact for powers of two)
+        step = torch.where(finite, exact_pow2(step_exponent), torch.nan).unsqueeze(-1)  # NaN: whole block
         limit = 2**self.mantissa_bits - 1
-        q = round_to_integer(pairs * inverse, rounding).clamp(-limit, limit) * exact_pow2(step_exponent).unsqueeze(-1)
+        q = round_to_integer(pairs / step, rounding).clamp(-limit, limit) * step
         return from_blocks(q.flatten(-2), layout, x).to(x.dtype)
 
 

@@ -84,6 +84,14 @@ def test_idempotent_zero_blocks_nan_and_padding(name: str, rounding: str) -> Non
     assert torch.equal(fmt.quantize(x.t(), axis=0, rounding=rounding).t().nan_to_num(7.0), q.nan_to_num(7.0))
 
 
+def test_blocks_near_the_smallest_shared_exponent_keep_their_codes() -> None:
+    """Steps down to 2^(-127 + 1 - m - 1): their reciprocals are beyond float32, the codes must not suffer."""
+    x = torch.zeros(16)
+    x[0], x[2], x[4] = 1.5 * 2.0**-125, 1.25 * 2.0**-127, 2.0**-140  # E = -125; MX9 steps 2^-131 and 2^-132
+    q = BDR_FORMATS["mx9"].quantize(x)
+    assert q[:5].tolist() == [1.5 * 2.0**-125, 0.0, 1.25 * 2.0**-127, 0.0, 0.0]
+
+
 def test_sub_blocks_must_tile_blocks() -> None:
     with pytest.raises(ValueError, match="must tile"):
         BDRFormat("odd", 4, block_size=16, sub_block_size=3)
