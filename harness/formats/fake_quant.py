@@ -32,7 +32,6 @@ from harness.formats.elements import Rounding
 from harness.formats.registry import NumberFormat, number_format
 
 
-
 def resolve_format(fmt: str | NumberFormat) -> NumberFormat:
     """The format object for a name of :data:`harness.formats.registry.FORMATS` (objects pass through)."""
     return number_format(fmt) if isinstance(fmt, str) else fmt
