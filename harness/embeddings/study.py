@@ -2,15 +2,13 @@
 
 Each of those papers trains the same CTR model on Criteo with a different embedding front-end,
 so the pieces live here once: the table front-ends by name, a DLRM or a DCN whose plain tables are
-swapped for them, and one seed's training of it (the profile's splits come from
-:func:`harness.data.profile.profile_splits`). Everything is keyed by plain dicts so that a paper's
-``paper.toml`` profile parameters drive it directly.
+swapped for them, and the study variant that trains one and measures its front-end
+(:func:`ctr_variant`, run by :func:`harness.study.run_study`).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, Callable, Mapping, TypeVar
 
 import torch
@@ -19,7 +17,6 @@ from torchrec.modules.embedding_configs import EmbeddingBagConfig
 
 from harness.data.api import Splits
 from harness.embeddings.memory import module_nbytes, parameter_count
-from harness.experiment import Progress, SeedRun
 from harness.embeddings.collection import TableCollection
 from harness.embeddings.mixed_dim import ProjectedEmbeddingBag
 from harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
@@ -27,7 +24,8 @@ from harness.errors import ConfigError
 from harness.models.dcn import DCN
 from harness.models.dlrm import DLRM
 from harness.models.embedding import make_tables
-from harness.train.trainer import TrainConfig, fit, seed_everything
+from harness.study import Trained, Variant
+from harness.train.trainer import TrainConfig
 
 TableFactory = Callable[[int, int], nn.Module]
 CTRModel = TypeVar("CTRModel", DLRM, DCN)
@@ -97,37 +95,29 @@ def dcn_with_tables(table_sizes: Mapping[str, int], dim: int, num_dense: int, cr
                        table_sizes, dim, make_table)
 
 
-def train_config(params: Mapping[str, Any], optimizer: str | None = None) -> TrainConfig:
-    """The trainer settings of a profile (``epochs``, ``lr``, ``optimizer``, optional ``max_steps``)."""
-    max_steps = params.get("max_steps")
-    return TrainConfig(epochs=int(params["epochs"]), lr=float(params["lr"]),
-                       optimizer=optimizer or str(params.get("optimizer", "adagrad")),
-                       max_steps=int(max_steps) if max_steps else None)
+def ctr_train_config(epochs: int, lr: float, optimizer: str, max_steps: int | None = None) -> TrainConfig:
+    """The trainer settings of a compression study's CTR model (one optimizer for every parameter)."""
+    return TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, max_steps=max_steps or None)
 
 
-def train_ctr(name: str, seed: int, build: Callable[[], nn.Module], splits: Splits, params: Mapping[str, Any],
-              progress: Progress) -> tuple[nn.Module, SeedRun]:
-    """Seed, build and train one CTR model with the shared trainer; return it and its :class:`SeedRun`.
-
-    Besides the trainer's metrics (best-validation epoch) the run records the measured bytes and
-    parameter count of the embedding front-end (``embedding_bytes``, ``embedding_params``) and of
-    the whole model (``model_bytes``).
-    """
-    seed_everything(seed)
-    model = build()
-    config = train_config(params)
-    progress.start_job(name, seed, config.epochs)
-    started = time.perf_counter()
-    result = fit(model, splits.train, {"val": splits.val, "test": splits.test}, [""], config, progress=progress)
-    progress.end_job()
+def front_end_sizes(model: nn.Module) -> dict[str, float]:
+    """Measured bytes and parameter count of a model's embedding front-end (``embedding_bytes``,
+    ``embedding_params``)."""
     sparse = model.sparse  # type: ignore[attr-defined]
-    metrics = dict(result.metrics)
-    metrics.update(embedding_bytes=float(module_nbytes(sparse)), embedding_params=float(parameter_count(sparse)),
-                   model_bytes=float(module_nbytes(model)))
-    run = SeedRun(model=name, seed=seed, metrics=metrics, curve=result.curve,
-                  wall_time_s=time.perf_counter() - started, examples_per_s=result.examples_per_s,
-                  config={"optimizer": config.optimizer, "lr": config.lr, "epochs": config.epochs})
-    return model, run
+    return {"embedding_bytes": float(module_nbytes(sparse)), "embedding_params": float(parameter_count(sparse))}
+
+
+def embedding_sizes(trained: Trained) -> dict[str, float]:
+    """:func:`front_end_sizes` and the bytes of the whole model (``model_bytes``), measured after training."""
+    return {**front_end_sizes(trained.model), "model_bytes": float(module_nbytes(trained.model))}
+
+
+def ctr_variant(description: str, build: Callable[[Any], nn.Module], config: TrainConfig,
+                settings: Mapping[str, Any] | None = None, source: str = "") -> Variant:
+    """A CTR model of a compression study: trained by `config`, its front-end's size measured after training."""
+    return Variant(description, build=build, train=config, source=source, measure=embedding_sizes,
+                   settings=dict(settings or {}),
+                   config={"optimizer": config.optimizer, "lr": config.lr, "epochs": config.epochs})
 
 
 def id_counts(batches: Any, table_sizes: Mapping[str, int]) -> dict[str, torch.Tensor]:

@@ -12,7 +12,7 @@ from repro.registry import get_paper
 def test_smoke_profile_trains_every_method(tmp_path: Path) -> None:
     paper = get_paper("fa-sgd")
     ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,
-                            work_dir=tmp_path / "work", params=paper.profiles["smoke"].params)
+                            work_dir=tmp_path / "work", params=paper.parse_params(paper.profiles["smoke"].params))
     result = paper.experiment()(ctx)
     measured = result.measurements()
     assert {r.model for r in result.runs} == {f"ml1m_{m}" for m in ("sgd", "fa_sgd", "cf_sgd", "adagrad", "adam")}

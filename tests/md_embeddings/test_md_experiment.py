@@ -12,7 +12,7 @@ from repro.registry import get_paper
 def test_smoke_profile_measures_both_tasks(tmp_path: Path) -> None:
     paper = get_paper("md-embeddings")
     ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,
-                            work_dir=tmp_path / "work", params=paper.profiles["smoke"].params)
+                            work_dir=tmp_path / "work", params=paper.parse_params(paper.profiles["smoke"].params))
     measured = paper.experiment()(ctx).measurements()
     assert len(measured["ctr_md_0.3_4x:test_accuracy"]) == 2 and len(measured["cf_md_0.3_8x:test_mse"]) == 2
     assert measured["ctr_uniform_8:params_vs_base"] == [1.0, 1.0]
