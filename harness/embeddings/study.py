@@ -1,19 +1,18 @@
 """Scaffolding shared by the embedding-compression reproductions (QR, MD, 4-bit, FA-SGD).
 
 Each of those papers trains the same CTR model on Criteo with a different embedding front-end,
-so the pieces live here once: the table front-ends by name, a DLRM or a DCN whose plain tables are
-swapped for them, and the study variant that trains one and measures its front-end
+so the pieces live here once: the tables by name, a DLRM or a DCN composed with a front-end of
+them, and the study variant that trains one and measures its front-end
 (:func:`ctr_variant`, run by :func:`harness.study.run_study`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
-from torchrec.modules.embedding_configs import EmbeddingBagConfig
 
 from harness.data.api import Splits
 from harness.embeddings.memory import module_nbytes, parameter_count
@@ -23,12 +22,12 @@ from harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_bu
 from harness.errors import ConfigError
 from harness.models.dcn import DCN
 from harness.models.dlrm import DLRM
-from harness.models.embedding import make_tables
+from harness.models.embedding import PooledEmbeddings
+from harness.models.mlp import MLP
 from harness.study import Trained, Variant
 from harness.train.trainer import TrainConfig
 
 TableFactory = Callable[[int, int], nn.Module]
-CTRModel = TypeVar("CTRModel", DLRM, DCN)
 
 
 def table_factory(kind: str, options: Mapping[str, Any]) -> TableFactory:
@@ -60,39 +59,29 @@ def table_factory(kind: str, options: Mapping[str, Any]) -> TableFactory:
     return make
 
 
-def plain_tables(table_sizes: Mapping[str, int], dim: int) -> list[EmbeddingBagConfig]:
-    """One plain table of `dim` columns per feature of `table_sizes`, in its order (what a model is built with)."""
-    names = list(table_sizes)
-    return make_tables(names, [table_sizes[n] for n in names], dim)
+def table_front_end(table_sizes: Mapping[str, int], dim: int, make_table: TableFactory) -> PooledEmbeddings:
+    """The sparse front-end of a compression study: one `make_table` table of `dim` columns per feature,
+    in the order of `table_sizes`."""
+    return PooledEmbeddings(TableCollection({n: make_table(rows, dim) for n, rows in table_sizes.items()},
+                                            {n: dim for n in table_sizes}))
 
 
-def with_tables(model: CTRModel, table_sizes: Mapping[str, int], dim: int, make_table: TableFactory) -> CTRModel:
-    """`model` with the plain tables of its sparse front-end replaced by `make_table`'s.
-
-    The new :class:`TableCollection` pools the same features in the same order and width, so
-    everything after the front-end (interaction, cross network, MLPs) is exactly the baseline's.
-    """
-    model.sparse.collection = TableCollection({n: make_table(rows, dim) for n, rows in table_sizes.items()},
-                                              {n: dim for n in table_sizes})
-    return model
+def build_dlrm(table_sizes: Mapping[str, int], dim: int, bottom: list[int], top: list[int],
+               make_table: TableFactory) -> DLRM:
+    """A DLRM (harness/models/dlrm.py) over `make_table`'s tables: bottom MLP `bottom` (ending at
+    `dim`), the tables, top MLP `top`, built in that order."""
+    dense = MLP(bottom, activate_last=True)
+    return DLRM(dense, table_front_end(table_sizes, dim, make_table), top)
 
 
-def dlrm_with_tables(table_sizes: Mapping[str, int], dim: int, bottom: list[int], top: list[int],
-                     make_table: TableFactory) -> DLRM:
-    """A DLRM (harness/models/dlrm.py) whose per-feature tables come from `make_table`."""
-    return with_tables(DLRM(bottom, top, plain_tables(table_sizes, dim), backend="torch"), table_sizes, dim,
-                       make_table)
-
-
-def dcn_with_tables(table_sizes: Mapping[str, int], dim: int, num_dense: int, cross_layers: int, deep: list[int],
-                    make_table: TableFactory) -> DCN:
-    """A DCN (harness/models/dcn.py) whose per-feature tables come from `make_table`.
+def build_dcn(table_sizes: Mapping[str, int], dim: int, num_dense: int, cross_layers: int, deep: list[int],
+              make_table: TableFactory) -> DCN:
+    """A DCN (harness/models/dcn.py) over `make_table`'s tables.
 
     `num_dense` dense features are stacked after the embeddings; `cross_layers` and the `deep`
     widths are the DCN's (the QR paper: 6 and 512-256-64).
     """
-    return with_tables(DCN(num_dense, plain_tables(table_sizes, dim), cross_layers, deep, backend="torch"),
-                       table_sizes, dim, make_table)
+    return DCN(table_front_end(table_sizes, dim, make_table), num_dense, cross_layers, deep)
 
 
 def ctr_train_config(epochs: int, lr: float, optimizer: str, max_steps: int | None = None) -> TrainConfig:

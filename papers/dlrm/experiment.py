@@ -38,7 +38,8 @@ def train_config(p: Params) -> TrainConfig:
 def build_dlrm(p: Params, splits: Splits) -> nn.Module:
     """The reference DLRM sized by the profile, its bottom MLP reading the splits' dense features."""
     sizes = splits.table_sizes
-    return DLRM([splits.num_dense, *p.bottom[1:]], list(p.top), make_tables(list(sizes), list(sizes.values()), p.dim))
+    return DLRM.from_tables([splits.num_dense, *p.bottom[1:]], list(p.top),
+                            make_tables(list(sizes), list(sizes.values()), p.dim))
 
 
 def step_times(trained: Trained) -> dict[str, float]:

@@ -20,7 +20,7 @@ from harness.data.api import Splits
 from harness.data.profile import profile_splits
 from harness.embeddings.memory import module_nbytes
 from harness.embeddings.quant4bit import quantize_table, relative_row_error
-from harness.embeddings.study import ctr_train_config, ctr_variant, dlrm_with_tables, embedding_sizes, table_factory
+from harness.embeddings.study import ctr_train_config, ctr_variant, build_dlrm, embedding_sizes, table_factory
 from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from harness.params import as_table
 from harness.study import Study, Trained, Variant, difference, percent_change, ratio, relative_to_baseline, run_study
@@ -61,7 +61,7 @@ def variants(p: Params) -> dict[str, Variant]:
     """The FP32 DLRM, and one 4-bit variant per quantizer derived from its trained tables."""
     make = table_factory("full", {})
     fp32 = ctr_variant(f"DLRM with FP32 tables, dim {p.dim}",
-                       lambda splits: dlrm_with_tables(splits.table_sizes, p.dim, list(p.bottom), list(p.top), make),
+                       lambda splits: build_dlrm(splits.table_sizes, p.dim, list(p.bottom), list(p.top), make),
                        ctr_train_config(p.epochs, p.lr, p.optimizer, p.max_steps), {"tables": "float32"})
     quantized = {m: Variant(f"the FP32 model's tables quantized to 4 bits ({m}), no retraining", derived_from=BASELINE,
                             derive=quantizer(m), settings={"tables": f"4-bit {m}"}, config={"method": m, "bits": 4})

@@ -24,7 +24,7 @@ from harness.data.api import Splits
 from harness.data.profile import profile_splits
 from harness.embeddings.collection import TableCollection
 from harness.embeddings.memory import optimizer_state_nbytes
-from harness.embeddings.study import dlrm_with_tables, id_counts, table_factory
+from harness.embeddings.study import build_dlrm, id_counts, table_factory
 from harness.errors import ConfigError
 from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from harness.models.factorization import MatrixFactorization
@@ -55,7 +55,7 @@ def build_model(task: Task, splits: Splits) -> nn.Module:
         collection = TableCollection({k: make(sizes[k], task.dim) for k in keys}, {k: task.dim for k in keys})
         return MatrixFactorization(collection, sizes["user_id"], sizes["item_id"])
     if task.model == "dlrm":
-        return dlrm_with_tables(splits.table_sizes, task.dim, list(task.bottom), list(task.top), make)
+        return build_dlrm(splits.table_sizes, task.dim, list(task.bottom), list(task.top), make)
     raise ConfigError(f"fa-sgd: task model must be 'mf' or 'dlrm', got {task.model!r}")
 
 

@@ -27,7 +27,7 @@ from harness.data.api import Splits
 from harness.data.profile import profile_splits
 from harness.embeddings.collection import TableCollection
 from harness.embeddings.mixed_dim import MixedDimEmbeddingBag, alpha_power_dims, frequency_blocks
-from harness.embeddings.study import (ctr_train_config, ctr_variant, dlrm_with_tables, front_end_sizes, id_counts,
+from harness.embeddings.study import (ctr_train_config, ctr_variant, build_dlrm, front_end_sizes, id_counts,
                                       table_factory)
 from harness.errors import ConfigError
 from harness.experiment import ExperimentContext, ExperimentResult
@@ -77,12 +77,12 @@ def build_ctr(name: str, task: Task) -> Callable[[TaskData], nn.Module]:
     base = task.base_dim
     if kind == "uniform":
         dim = int(first)
-        return lambda data: dlrm_with_tables(data.splits.table_sizes, dim, [*task.bottom, dim], list(task.top),
+        return lambda data: build_dlrm(data.splits.table_sizes, dim, [*task.bottom, dim], list(task.top),
                                              table_factory("full", {}))
 
     def build(data: TaskData) -> nn.Module:
         make = table_factory("md", {"dims": ctr_dims(data.splits.table_sizes, first, factor, base), "threshold": 0})
-        return dlrm_with_tables(data.splits.table_sizes, base, [*task.bottom, base], list(task.top), make)
+        return build_dlrm(data.splits.table_sizes, base, [*task.bottom, base], list(task.top), make)
 
     return build
 

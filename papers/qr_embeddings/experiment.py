@@ -16,7 +16,7 @@ from torch import nn
 
 from harness.data.api import Splits
 from harness.data.profile import profile_splits
-from harness.embeddings.study import ctr_train_config, ctr_variant, dcn_with_tables, dlrm_with_tables, table_factory
+from harness.embeddings.study import ctr_train_config, ctr_variant, build_dcn, build_dlrm, table_factory
 from harness.errors import ConfigError
 from harness.experiment import ExperimentContext, ExperimentResult
 from harness.params import as_table
@@ -57,8 +57,8 @@ def model_builder(architecture: str, p: Params, kind: str, options: dict[str, An
     """
     make_table = table_factory(kind, options)
     if architecture == "dlrm":
-        return lambda splits: dlrm_with_tables(splits.table_sizes, p.dim, list(p.bottom), list(p.top), make_table)
-    return lambda splits: dcn_with_tables(splits.table_sizes, p.dim, splits.num_dense, p.cross_layers, list(p.deep),
+        return lambda splits: build_dlrm(splits.table_sizes, p.dim, list(p.bottom), list(p.top), make_table)
+    return lambda splits: build_dcn(splits.table_sizes, p.dim, splits.num_dense, p.cross_layers, list(p.deep),
                                           make_table)
 
 
