@@ -40,7 +40,7 @@ def _type_name(hint: Any) -> str:
     if origin is dict:
         return f"a table of {_type_name(args[1])}"
     if dataclasses.is_dataclass(hint):
-        return f"a table ({hint.__name__})"
+        return f"a table ({getattr(hint, '__name__', hint)})"
     return getattr(hint, "__name__", str(hint))
 
 

@@ -14,7 +14,6 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from harness.data.api import Splits
 from harness.embeddings.memory import module_nbytes, parameter_count
 from harness.embeddings.collection import TableCollection
 from harness.embeddings.mixed_dim import ProjectedEmbeddingBag
@@ -92,7 +91,7 @@ def ctr_train_config(epochs: int, lr: float, optimizer: str, max_steps: int | No
 def front_end_sizes(model: nn.Module) -> dict[str, float]:
     """Measured bytes and parameter count of a model's embedding front-end (``embedding_bytes``,
     ``embedding_params``)."""
-    sparse = model.sparse  # type: ignore[attr-defined]
+    sparse: nn.Module = model.sparse  # type: ignore[assignment]
     return {"embedding_bytes": float(module_nbytes(sparse)), "embedding_params": float(parameter_count(sparse))}
 
 
