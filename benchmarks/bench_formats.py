@@ -68,7 +68,7 @@ BOTTOM, TOP, TABLES, ROWS, BATCH = [13, 512, 256, 64, 16], [512, 256, 1], 26, 1_
 def kaggle_shaped_dlrm() -> DLRM:
     """The DLRM Kaggle configuration with small tables, seeded."""
     torch.manual_seed(SEED)
-    return DLRM(BOTTOM, TOP, make_tables([f"f{i}" for i in range(TABLES)], [ROWS] * TABLES, BOTTOM[-1]))
+    return DLRM.from_tables(BOTTOM, TOP, make_tables([f"f{i}" for i in range(TABLES)], [ROWS] * TABLES, BOTTOM[-1]))
 
 
 def fake_quantised(model: DLRM, name: str) -> DLRM:

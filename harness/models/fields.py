@@ -32,7 +32,7 @@ class FieldEmbeddings(nn.Module):
 
     def __init__(self, embeddings: PooledEmbeddings, num_dense: int = 0, bottom: Sequence[int] = ()) -> None:
         super().__init__()
-        dims = set(embeddings.feature_dims)
+        dims = set(embeddings.dims)
         if len(dims) != 1:
             raise ValueError(f"the field embeddings need one width for every table, got widths {sorted(dims)}")
         self.sparse = embeddings
@@ -61,7 +61,7 @@ def field_embeddings(table_sizes: dict[str, int], dim: int, num_dense: int = 0, 
     """A :class:`FieldEmbeddings` with one sum-pooled table of width `dim` per key of `table_sizes`."""
     names = list(table_sizes)
     tables = make_tables(names, [table_sizes[n] for n in names], dim)
-    return FieldEmbeddings(PooledEmbeddings(tables, backend=backend, device=device), num_dense, bottom)
+    return FieldEmbeddings(PooledEmbeddings.from_tables(tables, backend=backend, device=device), num_dense, bottom)
 
 
 class FieldLinear(nn.Module):

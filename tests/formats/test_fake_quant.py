@@ -23,7 +23,7 @@ ROWS = [100, 50, 200, 30]
 def small_dlrm(seed: int = 0) -> DLRM:
     """The harness DLRM at smoke size: 4 tables of dim 8, bottom 4-16-8, top 16-1."""
     torch.manual_seed(seed)
-    return DLRM([4, 16, 8], [16, 1], make_tables([f"f{i}" for i in range(len(ROWS))], ROWS, 8))
+    return DLRM.from_tables([4, 16, 8], [16, 1], make_tables([f"f{i}" for i in range(len(ROWS))], ROWS, 8))
 
 
 def test_straight_through_gradient_is_identity() -> None:
