@@ -161,7 +161,8 @@ def run_protocol(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, s
     """This run's protocol in the words of ``[paper_protocol]``: data, rows, epochs, seeds, recipe.
 
     Read from the resolved config's profile parameters (top level, or one entry per task) and the
-    dataset manifest (``dataset_id`` and ``splits``, at its top level or one level down).
+    dataset manifest (``dataset_id`` or ``dataset``, ``splits`` or ``split_sizes``, at its top level
+    or one level down).
     """
     params = config.get("params") or {}
     tasks = params.get("tasks") if isinstance(params.get("tasks"), list) else [params]
@@ -175,12 +176,14 @@ def run_protocol(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, s
                 parts.append((f"{task['name']}: " if "name" in task and len(tasks) > 1 else "") + ", ".join(found))
         return "; ".join(parts) or "—"
 
-    ids = sorted({str(m["dataset_id"]) for m in manifests if m.get("dataset_id")})
+    ids = sorted({str(m.get("dataset_id") or m.get("dataset")) for m in manifests
+                  if isinstance(m.get("dataset_id") or m.get("dataset"), str)})
     data = ", ".join(ids) or str(params.get("data", "—"))
     if any("synthetic" in k for task in tasks for k in task) or params.get("data") == "synthetic":
         data += " (synthetic rows in its format)"
-    rows = "; ".join(" / ".join(f"{k} {v:,}" for k, v in m["splits"].items() if isinstance(v, int))
-                     for m in manifests if isinstance(m.get("splits"), dict)) or "—"
+    sizes = [m.get("splits") if isinstance(m.get("splits"), dict) else m.get("split_sizes") for m in manifests]
+    rows = "; ".join(" / ".join(f"{k} {v:,}" for k, v in split.items() if isinstance(v, int))
+                     for split in sizes if isinstance(split, dict)) or "—"
     return {"data": data, "rows": rows, "epochs": per_task("epochs"), "seeds": str(len(config.get("seeds", []))),
             "recipe": per_task("optimizer", "dense_optimizer", "lr", "dense_lr", "batch_size", "weight_decay")}
 
