@@ -434,7 +434,7 @@ def _decide(t: _Tested, p_for_adj: float, p_against_adj: float, adjustment: dict
     alpha, m = t.claim.alpha, adjustment["family_size"]
 
     def p_text(raw: float, adj: float) -> str:
-        return f"p={raw:.3g}" + (f" (Holm-adjusted over {m} tests: {adj:.3g})" if m > 1 else "")
+        return f"p={raw:.3g}" + (f", Holm-adjusted over {m} tests: {adj:.3g}," if m > 1 else "")
 
     power = None
     underpowered = False
@@ -448,7 +448,7 @@ def _decide(t: _Tested, p_for_adj: float, p_against_adj: float, adjustment: dict
         status, p, p_adj = INCONCLUSIVE, t.p_for, p_for_adj
         power = t.power()
         underpowered = bool(power.underpowered)
-        reason = f"{t.description}: not significant either way ({p_text(p, p_adj)}); {power.text()}"
+        reason = f"{t.description}: not significant either way, {p_text(p, p_adj).rstrip(',')}; {power.text()}"
     return _verdict(t.claim, status, reason, t.ours, lhs=t.lhs, rhs=t.rhs, p_value=p, interval=t.interval,
                     extra=t.extra, p_adjusted=p_adj, test=t.test, power=power, underpowered=underpowered,
                     adjustment=adjustment,
