@@ -45,18 +45,24 @@ def _results_dir(args: argparse.Namespace) -> Path:
 # ------------------------------------------------------------------ repro list
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
-    """Print every catalog paper with its status and the verdict counts of its latest run."""
+    """Print every catalog paper with its status and the verdict counts of its latest real run.
+
+    A smoke run tests the pipeline, not the paper: it is shown only for a paper with no other run.
+    """
     from repro.registry import load_registry
+    from repro.report.views import is_smoke, latest_real, underpowered_count
 
     papers = load_registry()
     results = _results_dir(args)
     rows = []
     for paper in papers.values():
-        latest = records.latest_record(results, paper.id) if paper.implemented else None
+        latest = latest_real(records.iter_records(results, paper.id)) if paper.implemented else None
         rows.append({"id": paper.id, "title": paper.title, "year": paper.year, "arxiv": paper.arxiv,
                      "family": paper.family, "status": paper.status,
                      "latest_run": latest["run_id"] if latest else None,
-                     "verdicts": latest["verdict_counts"] if latest else None})
+                     "verdicts": latest["verdict_counts"] if latest else None,
+                     "underpowered": underpowered_count(latest) if latest else None,
+                     "smoke": is_smoke(latest) if latest else None})
     if args.implemented:
         rows = [r for r in rows if r["status"] == "implemented"]
     if args.json:
@@ -86,7 +92,9 @@ def _markdown_table(rows: list[dict[str, object]]) -> str:
     for r in rows:
         counts = r["verdicts"]
         verdicts = (f"{counts['reproduced']} / {counts['not reproduced']} / {counts['inconclusive']}"  # type: ignore[index]
-                    + f" (run {r['latest_run']})" if counts else ("no run yet" if r["status"] == "implemented" else "—"))
+                    + f" ({r['underpowered']} underpowered; run {r['latest_run']}"
+                    + (", smoke: tests the pipeline only)" if r["smoke"] else ")")
+                    if counts else ("no run yet" if r["status"] == "implemented" else "—"))
         lines.append(f"| {r['id']} | {r['title']} | {r['year']} | {r['arxiv']} | {r['family']} | "
                      f"{r['status']} | {verdicts} |")
     return "\n".join(lines)

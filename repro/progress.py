@@ -117,7 +117,7 @@ def verdict_table(record: dict[str, Any]) -> Table:
     """The verdict table of a run record: claim id, source, paper figure, our figure, verdict, reason.
 
     Claims appear by id to keep the table short on a terminal; their full statements are in the
-    record and on the report's paper page.
+    record and on the report's paper page. Underpowered inconclusive claims are marked.
     """
     paper = record["paper"]
     table = Table(title=f"{paper['id']}: {paper['title']} — profile {record['profile']}, "
@@ -128,16 +128,58 @@ def verdict_table(record: dict[str, Any]) -> Table:
         table.add_column(name, overflow="fold", **kw)
     for v in record["verdicts"]:
         claim = v["claim_id"] + (" [transferred]" if v["transferred"] else "")
-        table.add_row(claim, v["source"], v["paper"], v["ours"],
-                      f"[{STATUS_STYLE[v['status']]}]{v['status']}[/]", v["reason"])
+        status = f"[{STATUS_STYLE[v['status']]}]{v['status']}[/]" + ("\n(underpowered)" if v.get("underpowered") else "")
+        table.add_row(claim, v["source"], v["paper"], v["ours"], status, v["reason"])
     return table
 
 
+def facts_table(record: dict[str, Any]) -> Table | None:
+    """The computed facts of a run (configuration arithmetic, shown beside the claims, never verdicts)."""
+    facts = record.get("facts") or []
+    if not facts:
+        return None
+    table = Table(title="computed facts (configuration arithmetic: not evidence, not counted)", show_lines=True)
+    for name in ("fact", "paper", "ours", "what it is"):
+        table.add_column(name, overflow="fold")
+    for f in facts:
+        table.add_row(f["claim_id"], f["paper"], f["ours"], f["text"])
+    return table
+
+
+def protocol_table(record: dict[str, Any]) -> Table | None:
+    """The paper's protocol beside this run's (data, rows, epochs, seeds, recipe)."""
+    paper, ours = record.get("paper_protocol") or {}, record.get("run_protocol") or {}
+    if not paper and not ours:
+        return None
+    table = Table(title="protocol: the paper's and this run's", show_lines=True)
+    for name in ("", "paper", "this run"):
+        table.add_column(name, overflow="fold")
+    for key in ("data", "rows", "epochs", "seeds", "recipe"):
+        table.add_row(key, str(paper.get(key, "not stated")), str(ours.get(key, "—")))
+    if paper.get("source"):
+        table.caption = f"paper's protocol: {paper['source']}"
+    return table
+
+
+def summary_line(record: dict[str, Any]) -> str:
+    """``3 reproduced, 1 not reproduced, 8 inconclusive (5 underpowered at this scale); 2 computed facts``."""
+    counts = record["verdict_counts"]
+    text = ", ".join(f"[{STATUS_STYLE[k]}]{n} {k}[/]" for k, n in counts.items())
+    text += f" ({record.get('underpowered_count', 0)} underpowered at this scale)"
+    if record.get("facts"):
+        text += f"; {len(record['facts'])} computed fact{'s' if len(record['facts']) != 1 else ''} (not counted)"
+    return text
+
+
 def print_summary(console: Console, record: dict[str, Any], run_dir: str) -> None:
-    """Print the protocol notes, the verdict table and the counts of a finished run."""
+    """Print the protocol (notes, the paper's beside ours), the verdicts, the facts and the counts of a run."""
     for note in record.get("protocol_notes", []):
         console.print(f"[bold yellow]protocol:[/] {note}", highlight=False)
-    console.print(verdict_table(record))
-    counts = record["verdict_counts"]
-    console.print(", ".join(f"[{STATUS_STYLE[k]}]{n} {k}[/]" for k, n in counts.items())
+    for extra in (protocol_table(record), verdict_table(record), facts_table(record)):
+        if extra is not None:
+            console.print(extra)
+    if record.get("banner"):
+        console.print(f"[bold yellow]{record['banner']}[/]", highlight=False)
+    method = (record.get("multiple_testing") or {}).get("method")
+    console.print(summary_line(record) + (f"  — p-values {method}-adjusted across the run's claims" if method else "")
                   + f"  — record: {run_dir}", highlight=False)

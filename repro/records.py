@@ -8,6 +8,19 @@ clobber each other.
 
 ``record.json`` holds the resolved config and its hash, the environment, the dataset manifest,
 per-seed metrics and curves, verdicts, wall time and throughput (see :func:`build_record`).
+Beside the verdicts a reviewer reads (repro/claims.py for the rules):
+
+* ``verdicts[*]``: ``p_value`` / ``p_adjusted`` (raw and Holm-adjusted p of the deciding
+  direction), ``p_values`` (both directions, raw and adjusted), ``adjustment`` (method, family
+  size), ``test`` (``welch``, ``paired``, ``one-sample``, ``exact`` for zero spread), ``power``
+  (for inconclusive tests: minimum detectable effect now and at 100 seeds, the paper's effect, the
+  seeds it needs), ``underpowered``, ``degenerate`` (quantities no better than a constant predictor);
+* ``underpowered_count``: inconclusive claims the profile cannot resolve at any seed count up to 100;
+* ``multiple_testing``: the adjustment method and family size;
+* ``facts``: computed facts (configuration arithmetic), shown and never counted;
+* ``paper_protocol`` (``[paper_protocol]`` of paper.toml) and ``run_protocol`` (this run's data,
+  rows, epochs, seeds, recipe);
+* ``smoke`` and ``banner``: a smoke run tests the pipeline, not the paper.
 """
 
 from __future__ import annotations

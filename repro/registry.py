@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 import papers
-from repro.claims import RELATION_OPS, Claim
+from repro.claims import KINDS, RELATION_OPS, Claim
 from harness.errors import ConfigError, UserError
 from harness.params import apply_overrides, parse_params
 
@@ -60,6 +60,7 @@ class Paper:
     profiles: dict[str, Profile] = field(default_factory=dict)
     claims: tuple[Claim, ...] = ()
     folder: Path | None = None
+    protocol: dict[str, Any] = field(default_factory=dict)  # [paper_protocol]: the paper's own setup
     params_type: type | None = None
 
     def parse_params(self, raw: dict[str, Any], overrides: list[str] | None = None,
@@ -95,12 +96,16 @@ class Paper:
 _CATALOG_KEYS = {"id": str, "title": str, "arxiv": str, "year": int, "family": str, "public_data": str,
                  "arxiv_confirmed": bool, "role": str}
 _PAPER_KEYS = {"id": str, "title": str, "authors": list, "venue": str, "year": int, "arxiv": str,
-               "family": str, "datasets": list, "code": str, "profiles": dict, "claims": list}
+               "family": str, "datasets": list, "code": str, "profiles": dict, "claims": list,
+               "paper_protocol": dict}
 _PAPER_REQUIRED = ("id", "title", "authors", "venue", "year", "arxiv", "datasets", "profiles", "claims")
 _PROFILE_KEYS = {"description": str, "seeds": int, "params": dict, "threads": int, "jobs": int}
 _CLAIM_KEYS = {"id": str, "kind": str, "statement": str, "source": str, "lhs": str, "op": str, "rhs": str,
                "paper_lhs": float, "paper_rhs": float, "paper_value": float, "tolerance": float,
-               "alpha": float, "transferred": bool}
+               "alpha": float, "transferred": bool, "paired": bool}
+# [paper_protocol]: the paper's setup in words, shown beside each run's own (see runner.run_protocol)
+PROTOCOL_KEYS = ("data", "rows", "epochs", "seeds", "recipe")
+_PROTOCOL_KEYS = {**{k: str for k in PROTOCOL_KEYS}, "source": str}
 
 
 def _check_keys(table: dict[str, Any], allowed: dict[str, type], required: tuple[str, ...], where: str) -> None:
@@ -146,8 +151,13 @@ def _parse_claim(raw: dict[str, Any], where: str) -> Claim:
             raise ConfigError(f"{where}: kind = \"value\" needs keys 'paper_value' and 'tolerance'")
         if "rhs" in raw:
             raise ConfigError(f"{where}: key 'rhs' belongs to kind = \"relation\"")
+    elif kind == "fact":
+        if "rhs" in raw and raw.get("op", ">") not in RELATION_OPS:
+            raise ConfigError(f"{where}: key 'op' must be one of {', '.join(RELATION_OPS)}, got {raw['op']!r}")
     else:
-        raise ConfigError(f"{where}: key 'kind' must be \"relation\" or \"value\", got {kind!r}")
+        raise ConfigError(f"{where}: key 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    if raw.get("paired") and kind != "relation":
+        raise ConfigError(f"{where}: key 'paired' belongs to kind = \"relation\"")
     for key in ("lhs", "rhs"):
         if key in raw and ":" not in raw[key]:
             raise ConfigError(f"{where}: key '{key}' must be '<model>:<metric>', got {raw[key]!r}")
@@ -228,12 +238,14 @@ def load_paper_file(path: Path, entry: dict[str, Any]) -> Paper:
         claims.append(claim)
     if not claims:
         raise ConfigError(f"{path}: key 'claims' is empty; an implemented paper checks at least one claim")
+    protocol = raw.get("paper_protocol", {})
+    _check_keys(protocol, _PROTOCOL_KEYS, (), f"{path}: [paper_protocol]")
     return Paper(id=raw["id"], title=raw["title"], arxiv=raw["arxiv"], year=raw["year"],
                  family=raw.get("family", entry["family"]), public_data=entry["public_data"],
                  implemented=True, authors=tuple(raw["authors"]), venue=raw["venue"],
                  datasets=tuple(raw["datasets"]), code=raw.get("code", ""),
                  profiles=_parse_profiles(raw["profiles"], path, params_type), claims=tuple(claims),
-                 folder=path.parent, params_type=params_type)
+                 folder=path.parent, params_type=params_type, protocol=dict(protocol))
 
 
 def load_registry(catalog_path: Path = CATALOG_PATH, papers_dir: Path = PAPERS_DIR) -> dict[str, Paper]:

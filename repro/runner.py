@@ -27,7 +27,7 @@ from rich.markup import escape
 
 from repro import envinfo, records
 from harness.atomic import write_json
-from repro.claims import count_statuses, evaluate
+from repro.claims import count_statuses, count_underpowered, evaluate_claims, evaluate_fact
 from harness.data import registry as datasets
 from harness.data.datadir import default_cache_dir, resolve_data_dir
 from harness.errors import UserError
@@ -113,12 +113,24 @@ def _open_run(paper: Paper, request: RunRequest) -> tuple[str, Path, dict[str, A
     return run_id, partial, config
 
 
+SMOKE_BANNER = "smoke run: tests the pipeline, not the paper (synthetic or tiny data; its verdicts say nothing about the paper)"
+
+
 def build_record(paper: Paper, run_id: str, config: dict[str, Any], result: ExperimentResult,
                  started: float, wall_time_s: float) -> dict[str, Any]:
-    """The run record: config and hash, environment, dataset, per-seed results, verdicts, timing."""
+    """The run record: config and hash, environment, dataset, per-seed results, verdicts, timing.
+
+    Beside the verdicts: the computed facts (``facts``, never counted as verdicts), the multiple
+    testing method (``multiple_testing``), the count of claims underpowered at this scale
+    (``underpowered_count``), the paper's protocol next to this run's (``paper_protocol``,
+    ``run_protocol``) and, for smoke runs, ``smoke`` / ``banner``.
+    """
     measurements = result.measurements()
-    verdicts = [evaluate(claim, measurements).to_dict() for claim in paper.claims]
+    verdicts = [v.to_dict() for v in evaluate_claims(paper.claims, measurements)]
+    facts = [evaluate_fact(c, measurements) for c in paper.claims if c.kind == "fact"]
+    family = max((v["adjustment"] or {}).get("family_size", 0) for v in verdicts) if verdicts else 0
     examples_per_s = [r.examples_per_s for r in result.runs if r.examples_per_s]
+    smoke = config["profile"] == "smoke"
     return {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run_id,
@@ -126,6 +138,8 @@ def build_record(paper: Paper, run_id: str, config: dict[str, Any], result: Expe
         "paper": {"id": paper.id, "title": paper.title, "arxiv": paper.arxiv, "venue": paper.venue,
                   "year": paper.year, "family": paper.family, "authors": list(paper.authors)},
         "profile": config["profile"],
+        "smoke": smoke,
+        "banner": SMOKE_BANNER if smoke else None,
         "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(timespec="seconds"),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": wall_time_s,
@@ -134,14 +148,52 @@ def build_record(paper: Paper, run_id: str, config: dict[str, Any], result: Expe
         "environment": envinfo.capture(REPO_ROOT),
         "dataset": result.dataset,
         "protocol_notes": result.protocol_notes,
+        "paper_protocol": dict(paper.protocol),
+        "run_protocol": run_protocol(config, result.dataset),
         "models": result.models,
         "runs": [asdict(r) for r in result.runs],
         "claims": [asdict(c) for c in paper.claims],
         "verdicts": verdicts,
         "verdict_counts": count_statuses(verdicts),
+        "underpowered_count": count_underpowered(verdicts),
+        "multiple_testing": {"method": "holm", "family_size": family,
+                             "scope": "this run's claims that reached a t-test; the reproduced and the "
+                                      "not-reproduced directions are adjusted separately"},
+        "facts": facts,
         "throughput": {"examples_per_s_mean": sum(examples_per_s) / len(examples_per_s) if examples_per_s else None},
         "figures": [],
     }
+
+
+def run_protocol(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, str]:
+    """This run's protocol in the words of ``[paper_protocol]``: data, rows, epochs, seeds, recipe.
+
+    Read from the resolved config's profile parameters (top level, or one entry per task) and the
+    dataset manifest (``dataset_id`` or ``dataset``, ``splits`` or ``split_sizes``, at its top level
+    or one level down).
+    """
+    params = config.get("params") or {}
+    tasks = params.get("tasks") if isinstance(params.get("tasks"), list) else [params]
+    manifests = [dataset] + [v for v in dataset.values() if isinstance(v, dict)] if isinstance(dataset, dict) else []
+
+    def per_task(*keys: str) -> str:
+        parts = []
+        for task in tasks:
+            found = [f"{k} {task[k]}" for k in keys if k in task]
+            if found:
+                parts.append((f"{task['name']}: " if "name" in task and len(tasks) > 1 else "") + ", ".join(found))
+        return "; ".join(parts) or "—"
+
+    ids = sorted({str(m.get("dataset_id") or m.get("dataset")) for m in manifests
+                  if isinstance(m.get("dataset_id") or m.get("dataset"), str)})
+    data = ", ".join(ids) or str(params.get("data", "—"))
+    if any("synthetic" in k for task in tasks for k in task) or params.get("data") == "synthetic":
+        data += " (synthetic rows in its format)"
+    sizes = [m.get("splits") if isinstance(m.get("splits"), dict) else m.get("split_sizes") for m in manifests]
+    rows = "; ".join(" / ".join(f"{k} {v:,}" for k, v in split.items() if isinstance(v, int))
+                     for split in sizes if isinstance(split, dict)) or "—"
+    return {"data": data, "rows": rows, "epochs": per_task("epochs"), "seeds": str(len(config.get("seeds", []))),
+            "recipe": per_task("optimizer", "dense_optimizer", "lr", "dense_lr", "batch_size", "weight_decay")}
 
 
 def _ensure_datasets(paper: Paper, data_dir: Path, console: Console) -> None:
@@ -194,6 +246,8 @@ def run(request: RunRequest, console: Console) -> Path | None:
                   f"seeds {config['seeds']}, device {config['device']}, data {config['data_dir']}",
                   highlight=False)
     console.print(f"run {run_id}" + (" (resumed)" if request.resume else ""), highlight=False)
+    if config["profile"] == "smoke":
+        console.print(f"[bold yellow]{SMOKE_BANNER}[/]", highlight=False)
     ctx = ExperimentContext(paper_id=paper.id, profile=config["profile"], seeds=config["seeds"],
                             device=config["device"], data_dir=Path(config["data_dir"]),
                             work_dir=partial / "work", params=paper.parse_params(config["params"]),

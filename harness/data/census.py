@@ -25,7 +25,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -276,6 +276,46 @@ class FeatureEncoder:
         return out
 
 
+EVAL_ENCODINGS = ("aligned", "mmoeex")
+
+
+# The category the official test file lacks (BorealisAI/MMoEEx-MTL appends its column at the end).
+MMOEEX_MISSING_CATEGORY = ("det_hh_fam_stat", "Grandchild <18 ever marr not in subfamily")
+
+
+def mmoeex_encoders(train: FeatureEncoder, source: pd.DataFrame
+                    ) -> tuple[FeatureEncoder, Callable[[pd.DataFrame], np.ndarray], int]:
+    """Training and evaluation encoders with the misalignment of the pipeline AdaTT's numbers come from.
+
+    BorealisAI/MMoEEx-MTL encodes its training file and its test file separately: min-max ranges
+    fit per file, ``pd.get_dummies`` per file, and the one category the official test file lacks
+    (``det_hh_fam_stat`` = "Grandchild <18 ever marr not in subfamily") appended to the test
+    frame as a zero column at the **end**; the tensors are fed positionally, so every evaluation
+    column after that category's place feeds its left neighbour's weights (207 of 482 columns on
+    the official files; ../shared/research/papers-models.md, "Verified claims", adatt).
+
+    Emulated on our encoding: the training layout holds the category at its sorted place (a zero
+    column when no training row has it); evaluation rows, `source` standing for the test file, are
+    scaled with their own min-max ranges, encoded in the training layout, and that column is moved
+    to the end. Returns ``(training_encoder, encode_eval, shifted_columns)``.
+    """
+    column, missing = MMOEEX_MISSING_CATEGORY
+    categories = dict(train.categories)
+    categories[column] = tuple(sorted({*categories[column], missing}))
+    widened = FeatureEncoder(categories=categories, minimum=train.minimum, maximum=train.maximum)
+    own = FeatureEncoder.fit(source)
+    evaluation = FeatureEncoder(categories=categories, minimum=own.minimum, maximum=own.maximum)
+    position = widened.feature_names.index(f"{column}={missing}")
+    width = len(widened.feature_names)
+
+    def encode_eval(frame: pd.DataFrame) -> np.ndarray:
+        encoded = evaluation.transform(frame)
+        return np.concatenate([encoded[:, :position], encoded[:, position + 1:], encoded[:, position:position + 1]],
+                              axis=1)
+
+    return widened, encode_eval, width - position
+
+
 # ----------------------------------------------------------------------------- protocol
 
 @dataclass
@@ -319,14 +359,19 @@ def _check_rows(path: Path, raw: RawFile, rows: int) -> None:
                         f"`repro data download {SPEC.id}` (official: {raw.url}).")
 
 
-def load_census(data_dir: Path, education_label: str = DEFAULT_EDUCATION_LABEL, official: bool = True) -> CensusData:
+def load_census(data_dir: Path, education_label: str = DEFAULT_EDUCATION_LABEL, official: bool = True,
+                eval_encoding: str = "aligned") -> CensusData:
     """Parse the census files under ``data_dir/census_income_kdd`` and build the three splits.
 
     With the complete training file: the paper's protocol. With it absent, or only its head
     sample (``census-income.data.head1891``) present: the seeded 50/25/25 split of the test file,
     announced in `notes` and the manifest. `official` checks row counts against the published
-    ones (off for synthetic files in the census format).
+    ones (off for synthetic files in the census format). `eval_encoding` ``"aligned"`` encodes
+    validation and test rows with the training encoder; ``"mmoeex"`` emulates the pipeline the
+    paper's numbers come from (:func:`mmoeex_eval_encoder`: own scaling, shifted one-hot columns).
     """
+    if eval_encoding not in EVAL_ENCODINGS:
+        raise DataError(f"unknown eval_encoding {eval_encoding!r}; known: {', '.join(EVAL_ENCODINGS)}")
     test_path = find_file(data_dir, TEST_FILE)
     if test_path is None:
         SPEC.require(data_dir, [TEST_FILE.name])
@@ -361,6 +406,17 @@ def load_census(data_dir: Path, education_label: str = DEFAULT_EDUCATION_LABEL, 
                      f"(`repro data download {SPEC.id}`) to run the paper's protocol.")
     encoder = FeatureEncoder.fit(frames["train"])
     features = {name: encoder.transform(frame) for name, frame in frames.items()}
+    shifted, names = 0, encoder.feature_names
+    if eval_encoding == "mmoeex":
+        widened, encode_eval, shifted = mmoeex_encoders(encoder, pd.concat([frames["val"], frames["test"]]))
+        features = {"train": widened.transform(frames["train"]), "val": encode_eval(frames["val"]),
+                    "test": encode_eval(frames["test"])}
+        names = widened.feature_names
+        notes.append(f"PAPER-FAITHFUL EVALUATION ENCODING (the defect of BorealisAI/MMoEEx-MTL, whose pipeline gave "
+                     f"the paper's numbers): validation and test rows are min-max scaled with their own ranges and "
+                     f"the one-hot column of det_hh_fam_stat = '{MMOEEX_MISSING_CATEGORY[1]}' is moved to the end, "
+                     f"so the last {shifted} of {len(names)} input columns feed their left neighbour's weights "
+                     f"(207 of 482 on the official files with MMoEEx's encoding).")
     labels = {name: task_labels(frame, education_label) for name, frame in frames.items()}
     manifest = {
         "dataset": SPEC.id, "files": files, "protocol": protocol, "protocol_text": PROTOCOL_TEXT[protocol],
@@ -370,8 +426,9 @@ def load_census(data_dir: Path, education_label: str = DEFAULT_EDUCATION_LABEL, 
         "education_positive_values": sorted(EDUCATION_LABELS[education_label]),
         "label_rates": {name: {task: round(float(lab[:, t].mean()), 6) for t, task in enumerate(TASKS)}
                         for name, lab in labels.items()},
-        "num_features": len(encoder.feature_names),
+        "num_features": len(names),
+        "eval_encoding": eval_encoding, "shifted_eval_columns": shifted,
         "excluded_from_features": [*LABEL_SOURCES, INSTANCE_WEIGHT],
     }
-    return CensusData(features=features, labels=labels, feature_names=encoder.feature_names,
+    return CensusData(features=features, labels=labels, feature_names=names,
                       protocol=protocol, manifest=manifest, notes=notes)

@@ -11,7 +11,8 @@ Rows are grouped into blocks; block ``i`` with popularity ``p_i`` gets width
 uniform widths. A narrow block is followed by a bias-free linear projection to the base width.
 
 For CTR (Criteo) each table is one block with ``p_i = 1 / n_i`` (facebookresearch/dlrm
-``tricks/md_embedding_bag.py``: ``md_solver`` sorts tables by rows, the smallest keeps ``d0``);
+``tricks/md_embedding_bag.py``: ``md_solver`` sorts tables by rows, the smallest keeps ``d0``;
+:func:`table_dims` follows it exactly);
 for collaborative filtering the rows of one table are sorted by frequency and cut into ``k``
 blocks of equal popularity mass (paper Sec. 3; k in 8..16). :func:`alpha_power_dims` covers both.
 """
@@ -60,17 +61,32 @@ def alpha_power_dims(popularity: Sequence[float], alpha: float, rows: Sequence[i
 
 def table_dims(num_embeddings: Sequence[int], alpha: float, base_dim: int, round_pow2: bool = False,
                threshold: int = 0) -> list[int]:
-    """Per-table widths for CTR models: one block per table with popularity ``1 / n`` (dlrm ``md_solver``).
+    """Per-table widths for CTR models, equal to facebookresearch/dlrm's ``md_solver`` with ``d0``.
 
-    Tables with at most `threshold` rows keep `base_dim` (dlrm's ``--md-threshold``, default 200),
-    and the anchor is the smallest table above the threshold, as in dlrm_s_pytorch.py.
+    The official rule (``tricks/md_embedding_bag.py``: ``md_solver`` / ``alpha_power_rule``, called
+    from ``dlrm_s_pytorch.py`` over all tables): sort the tables by rows; the smallest table of all
+    keeps ``d0 = base_dim`` and anchors ``lambda = d0 * n_min ** alpha``; every other table gets
+    ``max(1, lambda * n ** -alpha)`` rounded to an integer; then, with `round_pow2`
+    (``--md-round-dims``), each width is rounded to the nearest power of two
+    (``2 ** round(log2(d))``). The arithmetic is in float32 as there. Tables with at most
+    `threshold` rows (``--md-threshold``) are built at the largest width, ``max(dims)``, as in
+    ``DLRM_Net.create_emb`` (``_m = m[i] if n > md_threshold else base``).
     """
-    large = [n for n in num_embeddings if n > threshold]
-    if not large:
-        return [base_dim] * len(num_embeddings)
-    dims = alpha_power_dims([1.0 / n for n in large], alpha, base_dim=base_dim, round_pow2=round_pow2)
-    by_table = iter(dims)
-    return [next(by_table) if n > threshold else base_dim for n in num_embeddings]
+    if not num_embeddings:
+        return []
+    n = torch.as_tensor(list(num_embeddings), dtype=torch.float32)
+    order = torch.argsort(n, stable=True)
+    sorted_n = n[order]
+    lamb = base_dim * sorted_n[0] ** alpha
+    dims = lamb * sorted_n ** -alpha
+    dims[0] = base_dim
+    dims = torch.round(dims.clamp(min=1.0))
+    if round_pow2:
+        dims = 2 ** torch.round(torch.log2(dims))
+    widths = torch.empty_like(dims)
+    widths[order] = dims
+    base = int(widths.max())
+    return [int(d) if rows > threshold else base for d, rows in zip(widths.tolist(), num_embeddings)]
 
 
 def frequency_blocks(counts: torch.Tensor, num_blocks: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,7 +9,10 @@ and outputs
           = (pad(v_t^l)^T + (G_t^l)^T) E^l,                                            (Eq. 11)
 
 with a softmax gate G_t^l = softmax(W_t^l f_t^{l-1}) over all experts (Eq. 10) and a learned
-vector v_t^l over the native experts, fixed to 1 when m_t = 1 (Sec. 3.1.1). Level 0 feeds the raw
+vector v_t^l over the native experts (Sec. 3.1.1). As in the official module, v is fixed to 1 only
+when every unit of the model has exactly one expert; as soon as one unit has another count (AdaTT-sp
+with m > 1, or general AdaTT with single-expert tasks and a multi-expert shared unit), every
+unit's v is learned, initialised U(-sqrt(1/m), sqrt(1/m)) (U(-1, 1) for a one-expert unit). Level 0 feeds the raw
 input to every unit (Eq. 2); towers sit on the top level's task units (Eq. 1).
 
 General AdaTT (Sec. 3.2) adds an optional shared unit with its own experts and gate; at the top
@@ -18,7 +21,8 @@ paper's census results (Table 5 caption). ``native_fusion=False`` drops NativeEx
 ablation of Sec. 4.4 / Table 6.
 
 Structure checked against facebookresearch/AdaTT (mtl_lib.py, classes AdaTTSp and
-AdaTTWSharedExps, including their U(-sqrt(1/m), sqrt(1/m)) initialisation of v); the code is ours.
+AdaTTWSharedExps, including when v is learned and its U(-sqrt(1/m), sqrt(1/m)) initialisation);
+the code is ours.
 """
 
 from __future__ import annotations
@@ -32,11 +36,15 @@ from harness.models.multitask import ExpertGroup, Gate, mix
 
 
 class NativeWeights(nn.Module):
-    """The vector v_t^l of NativeExpertLF (Eq. 8): learned for m > 1 experts, a fixed 1 for one expert."""
+    """The vector v_t^l of NativeExpertLF (Eq. 8): learned, or a fixed 1 (by default: learned for m > 1).
 
-    def __init__(self, num_experts: int) -> None:
+    `learned` follows facebookresearch/AdaTT: ``AdaTTSp`` learns v when its units have more than one
+    expert; ``AdaTTWSharedExps`` learns every unit's v when any unit's expert count is not 1.
+    """
+
+    def __init__(self, num_experts: int, learned: bool | None = None) -> None:
         super().__init__()
-        if num_experts > 1:
+        if learned if learned is not None else num_experts > 1:
             scale = math.sqrt(1.0 / num_experts)
             self.weights = nn.Parameter(torch.empty(num_experts).uniform_(-scale, scale))
         else:
@@ -62,7 +70,8 @@ class FusionLevel(nn.Module):
         total = sum(self.experts_per_unit)
         self.groups = nn.ModuleList(ExpertGroup(input_dim, dims, m) for m in self.experts_per_unit)
         self.gates = nn.ModuleList(Gate(input_dim, total) for _ in range(fusing_units))
-        self.native = nn.ModuleList(NativeWeights(m) for m in self.experts_per_unit[:fusing_units]) \
+        learned = any(m != 1 for m in self.experts_per_unit)  # official: fixed ones only if all units have one
+        self.native = nn.ModuleList(NativeWeights(m, learned) for m in self.experts_per_unit[:fusing_units]) \
             if native_fusion else None
         self.out_features = dims[-1]
 

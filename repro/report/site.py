@@ -6,10 +6,10 @@ metadata, and the asv performance history (see issue 5 point 5). It reads only r
 
 Layout of the output folder::
 
-    index.html                          every catalog paper, its status and latest verdict counts
+    index.html                          every catalog paper, its status and its latest real run's verdicts
     performance.html                    throughput from the records + asv's published site
     asv/                                copy of asv's html (when it has been published)
-    papers/<paper>/index.html           the paper's latest run
+    papers/<paper>/index.html           the paper's latest real run (a smoke run only when it has no other)
     papers/<paper>/<run-id>/index.html  every run, with its figures and notebook beside it
     style.css
 
@@ -101,12 +101,14 @@ class _Site:
     def paper_pages(self, entry: dict[str, Any], runs: list[dict[str, Any]]) -> None:
         """The paper's page (its latest run) and one page per run, oldest first in `runs`."""
         pid = entry["id"]
-        listing = [_run_link(pid, r, latest=(i == len(runs) - 1)) for i, r in enumerate(runs)][::-1]
+        shown = views.latest_real(runs)  # the paper's page shows its latest real run, never a newer smoke run
+        listing = [_run_link(pid, r, latest=(r is shown)) for r in runs][::-1]
         for i, record in enumerate(runs):
-            latest = i == len(runs) - 1
+            latest = record is shown
             run_name = Path(record["_dir"]).name
             artefacts = self._copy_artefacts(pid, record)
             context = _run_context(entry, record, listing, artefacts, latest)
+            context["older"] = any(r is shown for r in runs[i + 1:])
             self.render(f"papers/{pid}/{run_name}/index.html", "run.html.j2", depth=3, **context)
             if latest:
                 self.render(f"papers/{pid}/index.html", "run.html.j2", depth=2, **context)
@@ -164,6 +166,7 @@ def _group_figures(items: list[tuple[str, str]]) -> list[dict[str, Any]]:
 def _run_link(pid: str, record: dict[str, Any], latest: bool) -> dict[str, Any]:
     """One line of a paper's run list."""
     return {"run_id": record.get("run_id", Path(record["_dir"]).name), "profile": record.get("profile", views.MISSING),
+            "smoke": views.is_smoke(record), "underpowered": views.underpowered_count(record),
             "finished": views.when(record.get("finished_at")), "counts": views.verdict_counts(record),
             "config_hash": record.get("config_hash", views.MISSING), "latest": latest,
             "url": _url("papers", pid, Path(record["_dir"]).name, "index.html")}
@@ -178,6 +181,7 @@ def _run_context(entry: dict[str, Any], record: dict[str, Any], listing: list[di
         "profile": record.get("profile", views.MISSING), "finished": views.when(record.get("finished_at")),
         "latest_url": _url("papers", entry["id"], "index.html"),
         "counts": views.verdict_counts(record), "claims": views.claim_rows(record),
+        "glance": views.at_a_glance(record), "protocol": views.protocol_rows(record), "facts": views.fact_rows(record),
         "notes": [str(n) for n in record.get("protocol_notes") or []],
         "models": views.metric_table(record), "summary": views.run_summary(record),
         "environment": views.environment_rows(record), "manifest": views.manifest_view(record),
@@ -187,8 +191,8 @@ def _run_context(entry: dict[str, Any], record: dict[str, Any], listing: list[di
 
 def _index_row(entry: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One line of the index: a catalog paper with its latest run, if any."""
-    latest = runs[-1] if runs else None
-    return {**entry, "runs": len(runs),
+    latest = views.latest_real(runs)
+    return {**entry, "runs": len(runs), "smoke_runs": sum(views.is_smoke(r) for r in runs),
             "latest": _run_link(entry["id"], latest, True) if latest else None,
             "url": _url("papers", entry["id"], "index.html") if latest else None}
 
@@ -196,11 +200,16 @@ def _index_row(entry: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, A
 def _totals(entries: list[dict[str, Any]], by_paper: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Headline numbers of the index: papers, implemented, with runs, and verdicts of latest runs."""
     counts = {"reproduced": 0, "not reproduced": 0, "inconclusive": 0}
+    underpowered = 0
     for runs in by_paper.values():
-        for status, n in views.verdict_counts(runs[-1]).items():
+        latest = views.latest_real(runs)
+        if latest is None or views.is_smoke(latest):
+            continue  # smoke runs test the pipeline, not the paper: kept out of the headline
+        underpowered += views.underpowered_count(latest)
+        for status, n in views.verdict_counts(latest).items():
             counts[status] = counts.get(status, 0) + n
     return {"papers": len(entries), "implemented": sum(e.get("status") == "implemented" for e in entries),
-            "with_runs": len(by_paper), "counts": counts}
+            "with_runs": len(by_paper), "counts": counts, "underpowered": underpowered}
 
 
 def _throughput_row(record: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from repro.claims import Summary, count_statuses
+from repro.claims import Summary, count_statuses, count_underpowered
 
 MISSING = "—"
 RELATION_SPLIT = re.compile(r"(\s(?:>=|<=|>|<)\s)")
@@ -34,8 +34,76 @@ def status_class(status: str) -> str:
     return "v-" + "-".join(str(status).split())
 
 
+def is_smoke(record: dict[str, Any]) -> bool:
+    """Whether a run is a smoke run (tests the pipeline, not the paper): kept apart from real runs."""
+    return bool(record.get("smoke")) or record.get("profile") == "smoke"
+
+
+def latest_real(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest run of `runs` (oldest first) that is not a smoke run, else the newest run, else None."""
+    real = [r for r in runs if not is_smoke(r)]
+    return real[-1] if real else (runs[-1] if runs else None)
+
+
+def underpowered_count(record: dict[str, Any]) -> int:
+    """Claims inconclusive because the run is underpowered at this scale (recomputed if absent)."""
+    value = record.get("underpowered_count")
+    return int(value) if isinstance(value, int) else count_underpowered(record.get("verdicts", []))
+
+
+def at_a_glance(record: dict[str, Any]) -> dict[str, Any]:
+    """The run's claims picture: counts and their shares, underpowered, degenerate, facts, Holm family.
+
+    ``segments`` are the bar's parts (status, css class, count, percent of the claims), with the
+    underpowered share of the inconclusive claims as a part of its own.
+    """
+    counts = verdict_counts(record)
+    total = sum(counts.values())
+    under = underpowered_count(record)
+    degenerate = sum(bool(v.get("degenerate")) for v in record.get("verdicts", []))
+    parts = [("reproduced", counts.get("reproduced", 0)), ("not reproduced", counts.get("not reproduced", 0)),
+             ("inconclusive", counts.get("inconclusive", 0) - under), ("underpowered", under)]
+    segments = [{"label": label, "css": status_class("inconclusive" if label == "underpowered" else label)
+                 + (" underpowered" if label == "underpowered" else ""), "count": n,
+                 "percent": 100.0 * n / total if total else 0.0} for label, n in parts if n]
+    testing = record.get("multiple_testing") or {}
+    return {"total": total, "counts": counts, "underpowered": under, "degenerate": degenerate,
+            "facts": len(record.get("facts") or []), "segments": segments,
+            "method": testing.get("method"), "family": testing.get("family_size"),
+            "smoke": is_smoke(record), "banner": record.get("banner")}
+
+
+def protocol_rows(record: dict[str, Any]) -> dict[str, Any]:
+    """The paper's protocol beside this run's: ``{"rows": [(aspect, paper, ours)], "source"}``."""
+    paper, ours = record.get("paper_protocol") or {}, record.get("run_protocol") or {}
+    if not paper and not ours:
+        return {"rows": [], "source": ""}
+    rows = [(key, str(paper.get(key, "not stated")), str(ours.get(key, MISSING)))
+            for key in ("data", "rows", "epochs", "seeds", "recipe")]
+    return {"rows": rows, "source": str(paper.get("source", ""))}
+
+
+def fact_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The computed facts shown beside the claims (never verdicts)."""
+    return [{"id": f.get("claim_id", MISSING), "statement": f.get("statement", ""), "source": f.get("source", MISSING),
+             "paper": f.get("paper", MISSING), "ours": f.get("ours", MISSING), "text": f.get("text", ""),
+             "transferred": bool(f.get("transferred", False))} for f in record.get("facts") or []]
+
+
+def _p_text(verdict: dict[str, Any]) -> str:
+    """``p 0.012 · Holm 0.048`` for a tested claim, empty otherwise."""
+    raw, adjusted = verdict.get("p_value"), verdict.get("p_adjusted")
+    if not isinstance(raw, (int, float)):
+        return ""
+    text = f"p {raw:.3g}"
+    if isinstance(adjusted, (int, float)) and adjusted != raw:
+        method = ((verdict.get("adjustment") or {}).get("method") or "adjusted").capitalize()
+        text += f" · {method} {adjusted:.3g}"
+    return text
+
+
 def claim_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per verdict for the claims table: claim, source, paper value, ours, verdict, reason."""
+    """One row per verdict for the claims table: claim, source, paper value, ours, verdict, reason, p-values."""
     return [{
         "id": v.get("claim_id", MISSING),
         "statement": v.get("statement", ""),
@@ -46,6 +114,9 @@ def claim_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         "css": status_class(v.get("status", "inconclusive")),
         "reason": v.get("reason", ""),
         "transferred": bool(v.get("transferred", False)),
+        "underpowered": bool(v.get("underpowered", False)),
+        "degenerate": bool(v.get("degenerate")),
+        "p": _p_text(v),
     } for v in record.get("verdicts", [])]
 
 

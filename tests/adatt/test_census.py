@@ -163,3 +163,32 @@ def test_missing_dataset_names_files_url_and_checksum(tmp_path: Path) -> None:
     assert census.TEST_FILE.name in message and census.TEST_FILE.url in message
     assert census.TEST_FILE.sha256 in message
     assert _listing(tmp_path) == []
+
+
+def test_mmoeex_eval_encoding_moves_the_missing_category_to_the_end() -> None:
+    """The official test file lacks det_hh_fam_stat = "Grandchild <18 ever marr not in subfamily"; MMoEEx appends
+    its column at the end, so every evaluation column after its place feeds its left neighbour's weights.
+    Training layout here: continuous (8), then det_hh_fam_stat = {G, x} (G sorted first, a zero column), then
+    the later categoricals; the evaluation row's x lands on G's weights; min-max uses the evaluation rows'
+    own range (age 2 and 4 -> 0 and 1; with the training range [0, 10] it would be 0.2 and 0.4)."""
+    import pandas as pd
+
+    from harness.data import census
+
+    column, missing = census.MMOEEX_MISSING_CATEGORY
+    train = pd.DataFrame({c: ["x"] * 3 for c in census.COLUMNS})
+    for c in census.CONTINUOUS:
+        train[c] = ["0", "5", "10"]
+    source = train.iloc[[0, 2]].copy()
+    source["age"] = ["2", "4"]
+    encoder = census.FeatureEncoder.fit(train)
+    widened, encode_eval, shifted = census.mmoeex_encoders(encoder, source)
+    names = widened.feature_names
+    g = names.index(f"{column}={missing}")
+    assert names[g + 1] == f"{column}=x" and shifted == len(names) - g
+    trained = widened.transform(train)
+    assert trained[:, g].sum() == 0 and trained[0, g + 1] == 1.0
+    out = encode_eval(source)
+    assert out.shape == trained[:2].shape
+    assert out[0, g] == 1.0 and out[0, -1] == 0.0  # x now sits where training had G; G's zero column last
+    assert out[:, census.CONTINUOUS.index("age")].tolist() == [0.0, 1.0]

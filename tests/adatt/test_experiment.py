@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repro.claims import evaluate
+from repro.claims import evaluate_claims
 from harness.errors import ConfigError, DataError
 from harness.experiment import ExperimentContext
 from papers.adatt.experiment import MODELS, run
@@ -49,8 +49,8 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     assert any("SYNTHETIC" in line for line in ctx.progress.logs)
     assert len(result.runs) == 2 * len(MODELS) and set(result.models) == set(MODELS)
     measured = result.measurements()
-    for claim in paper.claims:  # every claim's quantities are measured
-        assert "not measured" not in evaluate(claim, measured).reason
+    for verdict in evaluate_claims(paper.claims, measured):  # every claim's quantities are measured
+        assert "not measured" not in verdict.reason
     manifest = result.dataset
     assert manifest["protocol"] == "paper" and manifest["official_files"] is False
     assert all(len(f["sha256"]) == 64 for f in manifest["files"])

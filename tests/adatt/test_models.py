@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -63,6 +64,27 @@ def test_native_weights_fixed_for_one_expert_and_initialised_in_range() -> None:
     assert v.requires_grad and v.abs().max() <= math.sqrt(1 / 4)
 
 
+def test_general_adatt_learns_v_when_any_unit_has_other_than_one_expert() -> None:
+    """facebookresearch/AdaTT AdaTTWSharedExps: one expert per task and two shared experts -> every unit's v is
+    learned, a one-expert unit's initialised U(-sqrt(1/1), sqrt(1/1)) = U(-1, 1), the shared unit's
+    U(-sqrt(1/2), sqrt(1/2)); the top level has no shared unit's v (it only supplies experts)."""
+    torch.manual_seed(0)
+    body = AdaTT(D, [[8], [4]], TASKS, 1, shared_experts=2)
+    bottom, top = body.levels
+    assert [tuple(v.weights.shape) for v in bottom.native] == [(1,)] * TASKS + [(2,)]
+    assert len(top.native) == TASKS
+    for level in (bottom, top):
+        for v in level.native:
+            assert v.weights.requires_grad and v.weights.abs().max() <= math.sqrt(1 / v.weights.numel())
+    # Initialised uniformly, not at the fixed 1: over 3 tasks x 2 levels a draw of exactly 1 is impossible.
+    assert all(float(v.weights) != 1.0 for level in (bottom, top) for v in level.native[:TASKS])
+    body(torch.rand(B, D)).sum().backward()
+    assert all(v.weights.grad is not None for level in (bottom, top) for v in level.native)
+    # Every unit with one expert and no shared experts: the official module's fixed ones (AdaTTSp).
+    assert all(list(v.parameters()) == [] for v in AdaTT(D, [[8]], TASKS, 1).levels[0].native)
+    assert all(list(v.parameters()) == [] for v in AdaTT(D, [[8]], TASKS, 1, shared_experts=1).levels[0].native)
+
+
 def test_task_to_task_fusion_reaches_other_tasks_experts_unlike_cgc() -> None:
     """AdaTT fuses every task's experts into each task (Eq. 9); a CGC task unit sees only its own and the
     shared experts, so task 0's loss reaches task 1's experts in AdaTT but not in one-level PLE."""
@@ -88,3 +110,13 @@ def test_general_adatt_shared_unit_only_supplies_experts_at_the_top_level() -> N
 def test_multitask_model_reads_the_trainer_batch() -> None:
     model = MultiTaskModel(AdaTT(D, [[8]], TASKS, 1), TASKS, [4])
     assert model(TensorBatch(torch.rand(5, D), torch.zeros(5, TASKS))).shape == (5, TASKS)
+
+
+def test_general_adatt_equals_the_official_module_with_learned_v() -> None:
+    """Golden fixture from facebookresearch/AdaTT's AdaTTWSharedExps (one expert per task, two shared experts,
+    so v is learned in every unit), its weights loaded into ours: the outputs agree."""
+    golden = torch.load(Path(__file__).parents[1] / "fixtures" / "adatt_official_shared_experts.pt")
+    body = AdaTT(D, [[8], [4]], TASKS, 1, shared_experts=2)
+    body.load_state_dict(golden["state_dict"])
+    with torch.no_grad():
+        torch.testing.assert_close(body(golden["input"]), golden["output"], rtol=0, atol=1e-6)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.claims import evaluate
+from repro.claims import evaluate_claims, evaluate_fact
 from harness.experiment import ExperimentContext
 from repro.registry import get_paper
 
@@ -18,7 +18,9 @@ def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
     measured = paper.experiment()(ctx).measurements()
     for claim in paper.claims:
         assert all(len(measured[q]) == 2 for q in claim.quantities()), claim.id
-        evaluate(claim, measured)
+    assert len(evaluate_claims(paper.claims, measured)) == len(paper.claims) - 1  # the table arithmetic is a fact
+    fact = next(c for c in paper.claims if c.kind == "fact")
+    assert evaluate_fact(fact, measured)["constant"] is True
     # dim 8: 4 code bytes + 4 bytes of FP16 scale/bias per row against 32 FP32 bytes.
     assert measured["greedy:embedding_size_ratio"] == pytest.approx([0.25, 0.25])
     assert all(g <= m for g, m in zip(measured["greedy:row_error"], measured["minmax:row_error"]))

@@ -15,13 +15,41 @@ def test_alpha_zero_gives_uniform_widths() -> None:
     assert table_dims([10, 1_000, 1_000_000], alpha=0.0, base_dim=16) == [16, 16, 16]
 
 
-def test_alpha_rule_matches_dlrm_md_solver() -> None:
-    # dlrm md_solver: d_i = round(d0 * (n_0 / n_i) ** alpha), smallest table keeps d0.
-    rows = [1_000, 100, 100_000]
-    expected = [round(16 * (100 / n) ** 0.3) for n in rows]
-    assert table_dims(rows, alpha=0.3, base_dim=16) == expected
-    assert table_dims(rows, alpha=0.3, base_dim=16, round_pow2=True) == [8, 16, 2]
-    assert table_dims([50, 1_000], alpha=0.3, base_dim=16, threshold=200) == [16, 16]
+# Criteo Kaggle's 26 table sizes (facebookresearch/dlrm on the full train.txt, no --max-ind-range).
+KAGGLE = [1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306,
+          10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105, 142572]
+
+
+def test_table_dims_equal_the_official_md_solver_on_criteo_kaggle() -> None:
+    # Official md_solver(n, alpha=0.3, d0=16): the smallest table of all (n = 3) keeps 16 and anchors
+    # lambda = 16 * 3^0.3; d(n) = 16 * (3 / n)^0.3, then max(1, d) rounded to an integer. By hand:
+    #   n=4: 16 * 0.75^0.3 = 16 * 0.91730 = 14.677 -> 15      n=10: 16 * 0.3^0.3 = 16 * 0.69685 = 11.150 -> 11
+    #   n=15: 16 * 0.2^0.3 = 9.873 -> 10                      n=18: 16 * (1/6)^0.3 = 9.347 -> 9
+    #   n=24: 16 * 0.125^0.3 = 16 * 0.53589 = 8.574 -> 9      n=27: 16 * (1/9)^0.3 = 8.277 -> 8
+    #   n=105: 16 * (1/35)^0.3 = 5.507 -> 6                   n=305: 3.99914 -> 4
+    #   n=583: 3.293 -> 3; n=633: 3.212 -> 3; n=1460: 2.50006 -> 3 (just above the half)
+    #   n=2173: 2.219 -> 2; n=3194: 1.977 -> 2; n=5652: 1.6657 -> 2; n=5683: 1.6630 -> 2
+    #   n=12517: 1.312 -> 1; n=14992: 1.243 -> 1; every larger table is below 1 -> 1.
+    # (Both lists were also printed by the official tricks/md_embedding_bag.py, facebookresearch/dlrm
+    # commit 090956e, run outside the project: identical.)
+    expected = [3, 3, 1, 1, 4, 9, 1, 3, 16, 1, 2, 1, 2, 8, 1, 1, 11, 2, 2, 15, 1, 9, 10, 1, 6, 1]
+    assert table_dims(KAGGLE, alpha=0.3, base_dim=16) == expected
+    # --md-round-dims: each integer width to the nearest power of two, 2^round(log2 d):
+    #   3 -> 2^round(1.585) = 4; 6 -> 2^round(2.585) = 8; 9, 10, 11 -> 2^3 = 8; 15 -> 2^round(3.907) = 16.
+    # Rounding to an integer first matters: n=105 gives 5.507 -> 6 -> 8, where 2^round(log2 5.507) = 4;
+    # n=1460 gives 2.50006 -> 3 -> 4, where 2^round(log2 2.50006) = 2.
+    pow2 = [4, 4, 1, 1, 4, 8, 1, 4, 16, 1, 2, 1, 2, 8, 1, 1, 8, 2, 2, 16, 1, 8, 8, 1, 8, 1]
+    assert table_dims(KAGGLE, alpha=0.3, base_dim=16, round_pow2=True) == pow2
+    # --md-threshold 200: the anchor stays the smallest table of ALL tables (n = 3), so the large
+    # tables keep their widths above (n=305 -> 4, not 16 as an anchor on the smallest table above
+    # 200 would give); the tables at or below 200 rows are built at max(dims) = 16.
+    small = {3, 4, 10, 15, 18, 24, 27, 105}
+    assert table_dims(KAGGLE, alpha=0.3, base_dim=16, threshold=200) == [
+        16 if n in small else d for n, d in zip(KAGGLE, expected)]
+
+
+def test_alpha_zero_keeps_every_table_at_the_base_width() -> None:
+    assert table_dims(KAGGLE, alpha=0.0, base_dim=16, round_pow2=True) == [16] * 26
 
 
 def test_budget_form_spends_the_budget() -> None:

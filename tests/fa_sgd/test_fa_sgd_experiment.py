@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repro.claims import evaluate
+from repro.claims import evaluate_claims
 from harness.experiment import ExperimentContext
 from repro.registry import get_paper
 
@@ -22,5 +22,5 @@ def test_smoke_profile_trains_every_method(tmp_path: Path) -> None:
     assert measured["ml1m_cf_sgd:optimizer_bytes"][0] < measured["ml1m_adagrad:optimizer_bytes"][0]
     assert measured["ml1m_cf_sgd:optimizer_bytes"][0] < measured["ml1m_adam:optimizer_bytes"][0] / 8
     assert measured["criteo_cf_sgd:optimizer_bytes"][0] < measured["criteo_adagrad:optimizer_bytes"][0]
-    for claim in paper.claims:
-        assert "not measured" not in evaluate(claim, measured).reason, claim.id
+    for verdict in evaluate_claims(paper.claims, measured):
+        assert "not measured" not in verdict.reason, verdict.claim_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repro.claims import evaluate
+from repro.claims import evaluate_claims
 from harness.experiment import ExperimentContext
 from repro.registry import get_paper
 
@@ -21,5 +21,5 @@ def test_smoke_profile_measures_both_tasks(tmp_path: Path) -> None:
     assert 0.04 < measured["ctr_md_0.3_16x:params_vs_base"][0] < 0.12
     assert 0.4 < measured["ctr_md_0.2_2x:params_vs_base"][0] < 0.7
     assert 0.08 < measured["cf_md_0.3_8x:params_vs_base"][0] < 0.25
-    for claim in paper.claims:
-        evaluate(claim, measured)
+    for verdict in evaluate_claims(paper.claims, measured):
+        assert verdict.status in ("reproduced", "not reproduced", "inconclusive")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.claims import evaluate
+from repro.claims import evaluate_claims
 from harness.errors import ConfigError
 from harness.experiment import ExperimentContext
 from papers.qr_embeddings.experiment import architectures
@@ -27,7 +27,8 @@ def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
     assert {claim.lhs.split("_")[0] for claim in paper.claims} == {"dlrm", "dcn"}
     for claim in paper.claims:
         assert all(len(measured[q]) == 2 for q in claim.quantities()), claim.id
-        assert evaluate(claim, measured).status in ("reproduced", "not reproduced", "inconclusive")
+    for verdict in evaluate_claims(paper.claims, measured):
+        assert verdict.status in ("reproduced", "not reproduced", "inconclusive")
     for arch in params.architectures:
         ratio = measured[f"{arch}_qr_mult_4:bytes_vs_full"][0]
         assert 0.2 < ratio < 0.5

@@ -35,7 +35,10 @@ def test_smoke_run_writes_a_complete_record(smoke_run: Path) -> None:
     seeds = set(record["config"]["seeds"])
     assert {r["seed"] for r in record["runs"]} == seeds
     assert all(r["metrics"] and r["curve"] for r in record["runs"])
-    assert len(record["verdicts"]) == len(record["claims"]) > 0
+    assert len(record["verdicts"]) + len(record["facts"]) == len(record["claims"]) > 0
+    assert record["smoke"] and "tests the pipeline, not the paper" in record["banner"]
+    assert record["multiple_testing"]["method"] == "holm" and record["underpowered_count"] >= 0
+    assert record["paper_protocol"]["seeds"] and record["run_protocol"]["seeds"] == str(len(record["config"]["seeds"]))
     assert sum(record["verdict_counts"].values()) == len(record["verdicts"])
     assert record["wall_time_s"] > 0 and record["throughput"]["examples_per_s_mean"] > 0
     assert json.loads((run_dir / "config.json").read_text()) == record["config"]

@@ -1,4 +1,4 @@
-"""Every implemented paper of the registry: its smoke run completes and every claim gets a measured verdict."""
+"""Every implemented paper of the registry: its smoke run completes, every claim gets a measured verdict, every fact a value."""
 
 from __future__ import annotations
 
@@ -36,7 +36,10 @@ def test_smoke_run_measures_every_claim(paper_id: str, tmp_path: Path) -> None:
     for claim in paper.claims:
         for quantity in claim.quantities():
             assert sorted(measured.get(quantity, [])) == seeds, f"{claim.id}: {quantity} is not measured on every seed"
-    assert [v["claim_id"] for v in record["verdicts"]] == [c.id for c in paper.claims]
+    assert [v["claim_id"] for v in record["verdicts"]] == [c.id for c in paper.claims if c.kind != "fact"]
+    assert [f["claim_id"] for f in record["facts"]] == [c.id for c in paper.claims if c.kind == "fact"]
     for verdict in record["verdicts"]:
         assert verdict["status"] in ("reproduced", "not reproduced", "inconclusive"), verdict
         assert "not measured" not in verdict["reason"], verdict
+    for fact in record["facts"]:
+        assert fact["value"] is not None, fact

@@ -84,6 +84,17 @@ def test_valid_paper_loads_with_claims_and_profiles(tmp_path: Path) -> None:
     assert toy.claims[0].rhs == "b:auc"
 
 
+def test_facts_paired_claims_and_the_paper_protocol_load(tmp_path: Path) -> None:
+    text = PAPER.replace("datasets = []", 'datasets = []\n[paper_protocol]\ndata = "Criteo"\nseeds = "5"') + (
+        '[[claims]]\nid = "f"\nkind = "fact"\nstatement = "x"\nsource = "T"\nlhs = "a:bytes"\n'
+        'paper_value = 0.25\ntolerance = 0.05\n'
+        '[[claims]]\nid = "p"\nkind = "relation"\nstatement = "x"\nsource = "T"\nlhs = "a:auc"\nrhs = "b:auc"\n'
+        'paired = true\n')
+    toy = load_registry(*write(tmp_path, text))["toy"]
+    assert toy.protocol == {"data": "Criteo", "seeds": "5"}
+    assert [c.kind for c in toy.claims] == ["relation", "fact", "relation"] and toy.claims[2].paired
+
+
 def test_paper_without_folder_file_is_planned(tmp_path: Path) -> None:
     papers = load_registry(*write(tmp_path, paper_text=None))
     assert papers["toy"].status == "planned"
@@ -112,6 +123,11 @@ def test_paper_without_folder_file_is_planned(tmp_path: Path) -> None:
     (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { lr = \"fast\" }"), "parameter 'lr' must be float, got str"),
     (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { widths = [4, 2.5] }"),
      "parameter 'widths'\\[1\\] must be int, got float"),
+    (lambda t: t.replace('rhs = "b:auc"', 'rhs = "b:auc"\npaired = 1'), "key 'paired' must be bool"),
+    (lambda t: t + "[[claims]]\nid = \"f\"\nkind = \"fact\"\nstatement = \"x\"\nsource = \"T\"\nlhs = \"a:b\"\n"
+                   "paired = true\n", "key 'paired' belongs to kind"),
+    (lambda t: t.replace("datasets = []", "datasets = []\n[paper_protocol]\ndata = \"x\"\nepoch = \"1\""),
+     "\\[paper_protocol\\]: unknown key 'epoch'"),
 ])
 def test_invalid_paper_file_names_file_and_key(tmp_path: Path, edit, message: str) -> None:
     catalog, papers = write(tmp_path, edit(PAPER))

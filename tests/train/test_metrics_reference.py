@@ -40,3 +40,28 @@ def test_binary_metrics_match_float64_reference(seed: int) -> None:
 def test_constant_labels_give_nan_auc() -> None:
     out = binary_metrics(torch.randn(10), torch.ones(10))
     assert np.isnan(out["auc"]) and out["ctr"] == 1.0
+
+
+def test_constant_predictor_metrics_are_those_of_predicting_the_base_rate() -> None:
+    # 10 rows, 2 positives: base rate 0.2. The best constant predicts 0.2 for every row:
+    # accuracy of the majority class 0.8; log loss = entropy -(0.2 ln 0.2 + 0.8 ln 0.8)
+    # = 0.2 * 1.6094379 + 0.8 * 0.2231436 = 0.3218876 + 0.1785148 = 0.5004024; NE 1; AUC 0.5.
+    labels = torch.tensor([1.0, 1.0] + [0.0] * 8)
+    out = binary_metrics(torch.randn(10), labels)
+    assert out["ctr"] == pytest.approx(0.2)
+    assert out["constant_accuracy"] == pytest.approx(0.8)
+    assert out["constant_logloss"] == pytest.approx(0.5004024, abs=1e-7)
+    assert out["constant_ne"] == 1.0 and out["constant_auc"] == 0.5
+    # the constant's own log loss, measured: predicting logit(0.2) for every row gives the same number
+    measured = binary_metrics(torch.full((10,), float(np.log(0.2 / 0.8))), labels)
+    assert measured["logloss"] == pytest.approx(out["constant_logloss"], rel=1e-12)
+    assert measured["ne"] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_constant_rating_predictor_is_the_mean_rating() -> None:
+    from harness.metrics import regression_metrics
+
+    # ratings 1, 2, 3, 6: mean 3; constant errors -2, -1, 0, 3 -> MSE (4+1+0+9)/4 = 3.5, MAE 6/4 = 1.5
+    out = regression_metrics(torch.zeros(4), torch.tensor([1.0, 2.0, 3.0, 6.0]))
+    assert out["constant_mse"] == pytest.approx(3.5) and out["constant_mae"] == pytest.approx(1.5)
+    assert out["constant_rmse"] == pytest.approx(3.5 ** 0.5)
