@@ -56,7 +56,8 @@ def _torchrun(out: Path, *extra: str, sparse: str = "sgd", check: bool = True) -
     return done.returncode
 
 
-@pytest.mark.parametrize("sparse", ["sgd", pytest.param("rowwise_adagrad", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("sparse", ["sgd", "rowwise_adagrad"])
 def test_two_processes_match_one_process_loss_curve(tmp_path: Path, sparse: str) -> None:
     out = tmp_path / "two.json"
     _torchrun(out, sparse=sparse)

@@ -141,6 +141,7 @@ def test_resume_restores_prebuilt_optimizers(tmp_path: Path) -> None:
                             tmp_path)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_matches_uninterrupted_run(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": WORKER_PATH, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, str(HERE / "resume_worker.py"), str(tmp_path)]
