@@ -41,6 +41,7 @@ def _context(tmp_path: Path, profile: str, params: dict, data_dir: Path | None =
                              params=get_paper("adatt").parse_params(params), progress=RecordingProgress())
 
 
+@pytest.mark.slow
 def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     paper = load_registry()["adatt"]
     ctx = _context(tmp_path, "smoke", paper.profiles["smoke"].params)
@@ -75,6 +76,7 @@ def test_bad_profile_parameters_are_config_errors(tmp_path: Path, params: dict, 
         run(_context(tmp_path, "smoke", params))
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_same_metrics_as_one_process(tmp_path: Path) -> None:
     """Each (model, seed) job seeds itself, so two worker processes change nothing but the wall time."""
     params = {**load_registry()["adatt"].profiles["smoke"].params, "models": ["adatt_6", "ple_6"], "epochs": 1}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from repro.claims import Claim, evaluate
 from harness.experiment import ExperimentContext
 from papers.dlrm import experiment
@@ -24,6 +26,7 @@ def _claims() -> list[Claim]:
     return [Claim(**{k: (float(v) if k in ("paper_value", "tolerance") else v) for k, v in c.items()}) for c in raw]
 
 
+@pytest.mark.slow
 def test_smoke_profile_gives_every_claimed_quantity(tmp_path: Path) -> None:
     result = experiment.run(_context(tmp_path))
     assert {r.model for r in result.runs} == {"dlrm", "logreg"} and len(result.runs) == 4
