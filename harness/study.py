@@ -204,7 +204,7 @@ def _run_job(shared: _Shared, job: tuple[str, int], progress: Progress) -> _Outc
         model, plan = shard_model(model, variant.train.sparse_spec(), world,  # type: ignore[arg-type]
                                   batch_size=getattr(train, "batch_size", None))
         models[name]["sharding_plan"] = plan_as_dict(plan)
-        train, evals = RankShard(train, world), {k: RankShard(v, world) for k, v in evals.items()}  # type: ignore[assignment, misc]
+        train, evals = RankShard(train, world), {k: RankShard(v, world) for k, v in evals.items()}
     progress.start_job(name, seed, variant.train.epochs)
     result = fit(model, train, evals, list(study.tasks), variant.train, world.device, progress,
                  checkpoint_dir=folder, optimizers=optimizers)

@@ -59,8 +59,10 @@ class DLRM(nn.Module):
         self.sparse = sparse
         self.interaction = DotInteraction(self.sparse.num_features, align=INTERACTION_ALIGN)
         self.top = MLP([self.interaction.output_dim(self.embedding_dim), *top], activate_last=False)
+        first = self.top.layers[0]
+        assert isinstance(first, nn.Linear)
         with torch.no_grad():  # weights of the interaction's zero padding: zero, and never updated
-            self.top.layers[0].weight[:, self.interaction.interaction_dim(self.embedding_dim):] = 0
+            first.weight[:, self.interaction.interaction_dim(self.embedding_dim):] = 0
         if device is not None:
             self.to(device)
 
