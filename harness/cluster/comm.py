@@ -231,7 +231,9 @@ def calibrate(sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = DEFAULT_REPEA
               collectives: Sequence[str] = COLLECTIVES) -> dict[str, Any]:
     """Fit alpha and bandwidth of each collective in the current process group (every rank calls it).
 
-    Returns ``{"world", "backend", "threads", "torch", "fits": {collective: CollectiveFit.as_dict()}}``.
+    Returns ``{"world", "backend", "threads", "torch", "load_average_1min", "fits": {collective:
+    CollectiveFit.as_dict()}}``; the machine's load is recorded because on a shared machine it moves
+    the fit (2 processes on a 2-core machine at load ~3 vs ~12: all-reduce bandwidth 1.3 vs 0.9 GB/s).
     """
     if not dist.is_initialized():
         raise ConfigError("calibrate() needs an initialised process group: run it under torchrun "
@@ -246,7 +248,7 @@ def calibrate(sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = DEFAULT_REPEA
         alpha, bandwidth, error = fit_alpha_beta(actual, medians)
         fits[collective] = CollectiveFit(collective, world, alpha, bandwidth, error, actual, medians).as_dict()
     return {"world": world, "backend": dist.get_backend(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "fits": fits}
+            "torch": torch.__version__, "load_average_1min": os.getloadavg()[0], "fits": fits}
 
 
 def fit_from_dict(payload: dict[str, Any], collective: str) -> CollectiveFit:

@@ -14,7 +14,7 @@ This runs 4-32 "workers" on 2 cores; the real runs calibrate the costs (:mod:`.c
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -31,7 +31,7 @@ def bce_loss(model: nn.Module, batch: Any) -> torch.Tensor:
     return nn.functional.binary_cross_entropy_with_logits(model(batch), batch.labels)
 
 
-def _nbytes(tensors: list[torch.Tensor]) -> int:
+def _nbytes(tensors: Sequence[torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
