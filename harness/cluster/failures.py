@@ -11,8 +11,9 @@ most-used rows; SSU: a sample of the used rows), and reverts one shard.
 
 Shards: ``layout="row"`` puts row ``r`` of every table on shard ``r % shards`` (row-wise
 partitioning across PS shards); ``layout="table"`` puts table ``t`` (in name order) on shard
-``t % shards``. The store works on ordinary parameters and torch optimiser state: the
-plain-PyTorch embedding backend (``backend="torch"``) or an unfused ``EmbeddingBagCollection``.
+``t % shards``. The store works on the harness trainer's tables as they are: FBGEMM's fused
+tables (weights and optimiser state are live views of the kernel's buffers), the plain-PyTorch
+backend with torch's sparse optimisers, or an unfused ``EmbeddingBagCollection``.
 
 Failure times (:func:`failure_times`) are placed in any unit (seconds, or samples processed,
 which keeps the accuracy emulation independent of the CPU's speed, spec Sec. 5).
@@ -21,6 +22,7 @@ which keeps the accuracy emulation independent of the CPU's speed, spec Sec. 5).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -51,6 +53,18 @@ def failure_times(mean_between: float, horizon: float, rng: np.random.Generator,
             times.append(now)
 
 
+def _row_states(optimizers: list[Any], table: str, weight: nn.Parameter) -> Iterator[torch.Tensor]:
+    """The state tensors `optimizers` keep for `table`'s weight (a torch or a TorchRec keyed optimiser)."""
+    for opt in optimizers:
+        named = getattr(opt, "params", None)
+        if isinstance(named, dict):  # TorchRec KeyedOptimizer: parameters by name, e.g. "t_f0.weight"
+            keys = [p for n, p in named.items() if n == f"{table}.weight" or n.endswith(f".{table}.weight")]
+        else:
+            keys = [p for group in opt.param_groups for p in group["params"] if p is weight]
+        for key in keys:
+            yield from (s for s in opt.state.get(key, {}).values() if isinstance(s, torch.Tensor))
+
+
 @dataclass
 class _Table:
     """One table's live tensors (weights, then per-row optimiser state) and their saved copies."""
@@ -78,24 +92,26 @@ class PartialCheckpointStore:
         self.saved_step: int | None = None
 
     @classmethod
-    def from_model(cls, model: nn.Module, optimizers: list[torch.optim.Optimizer], shards: int,
+    def from_model(cls, model: nn.Module, optimizers: list[Any], shards: int,
                    layout: str = "row") -> "PartialCheckpointStore":
         """A store over every ``embedding_bags.<table>.weight`` of `model` and its state in `optimizers`.
 
-        Per-row optimiser state is every state tensor of the same number of rows as the weight
-        (Adagrad's ``sum``, Adam's moments); scalar state (a step count) is left alone.
+        Per-row optimiser state is every state tensor with as many rows as the weight (Adagrad's
+        ``sum``, Adam's moments, row-wise Adagrad's ``momentum_1``); scalar state (a step count) is
+        left alone. `optimizers` may be torch optimisers (state keyed by the parameter) or TorchRec
+        keyed optimisers such as the fused FBGEMM tables' ``fused_optimizer()`` (parameters by
+        name): the fused tables' weights and states are live views of the kernel's buffers, so a
+        restore reaches the kernel.
         """
         tables: dict[str, list[torch.Tensor]] = {}
         for name, param in model.named_parameters():
-            if ".embedding_bags." not in f".{name}" or not name.endswith(".weight"):
-                continue
-            table = name.split("embedding_bags.")[1].removesuffix(".weight")
-            state = [s for opt in optimizers for s in opt.state.get(param, {}).values()
-                     if isinstance(s, torch.Tensor) and s.dim() >= 1 and s.shape[0] == param.shape[0]]
-            tables[table] = [param.data, *state]
+            if ".embedding_bags." in f".{name}" and name.endswith(".weight"):
+                table = name.split("embedding_bags.")[1].removesuffix(".weight")
+                states = [s for s in _row_states(optimizers, table, param)
+                          if s.dim() >= 1 and s.shape[0] == param.shape[0]]
+                tables[table] = [param.data, *states]
         if not tables:
-            raise ConfigError("the model has no embedding_bags.<table>.weight parameters to checkpoint "
-                              "(fused FBGEMM tables keep theirs inside the kernel: use backend='torch')")
+            raise ConfigError("the model has no embedding_bags.<table>.weight parameters to checkpoint")
         return cls(tables, shards, layout)
 
     def shard_rows(self, table: str, shard: int) -> torch.Tensor:

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from cluster_helpers import batches, tiny_dlrm
 from harness.cluster.failures import PartialCheckpointStore, failure_times
 from harness.cluster.virtual import bce_loss
 from harness.errors import ConfigError
+from harness.train.optim import SparseSpec, build_optimizers
 
 # 10,000 failures: the mean gap's standard error is 1% of the MTBF; 4% is four of them.
 MEAN_TOLERANCE = 0.04
@@ -105,3 +107,25 @@ def test_table_layout_and_most_used_rows_saved_between_checkpoints() -> None:
     counts = store.tables["t_f0"].access
     assert counts is not None and int(counts.sum()) == 4 * 32  # one lookup per row of 4 batches of 32
     assert counts[hot].min() >= counts[cold].max()  # the saved rows are the most used
+
+
+def test_partial_recovery_reaches_fbgemm_fused_tables() -> None:
+    model, optimizers = build_optimizers(tiny_dlrm(), "sgd", 0.05, 0.0, SparseSpec("rowwise_adagrad", 0.1),
+                                         torch.device("cpu"))
+    store = PartialCheckpointStore.from_model(model, optimizers.sparse, shards=2)
+    assert [tuple(t.shape) for t in store.tables["t_f0"].live] == [(100, 8), (100,)]  # weight + row-wise Adagrad
+    store.save(step=0)
+    saved = [t.clone() for t in store.tables["t_f0"].saved]
+    for batch in batches(4):
+        optimizers.zero_grad()
+        bce_loss(model, batch).backward()
+        optimizers.step()
+    store.restore_shard(1)
+    rows = torch.tensor([1, 3, 5])
+    lookup = KeyedJaggedTensor.from_lengths_sync(keys=["f0", "f1", "f2", "f3"], values=torch.cat([rows, torch.zeros(9,
+                                                 dtype=torch.int64)]), lengths=torch.ones(12, dtype=torch.int32))
+    pooled = model.sparse(lookup)[:, :8]  # what the kernel now returns for rows 1, 3, 5 of t_f0
+    torch.testing.assert_close(pooled, saved[0][rows])
+    momentum = next(iter(optimizers.sparse[0].state_dict()["state"]["t_f0.weight"].values()))
+    torch.testing.assert_close(momentum[rows], saved[1][rows])  # the kernel's optimiser state, reverted too
+    assert not torch.equal(momentum[0::2], saved[1][0::2])       # shard 0 kept its updates
