@@ -11,8 +11,8 @@ record. ``python -m harness.cluster.comm --nproc 2 --out fit.json`` launches its
 
 Byte counting. Inside :func:`count_collectives`, every call of ``torch.distributed.all_reduce``,
 ``broadcast``, ``all_gather``, ``all_gather_single`` (and its older name ``all_gather_into_tensor``),
-``all_to_all_single`` and
-``reduce_scatter_tensor`` made through the ``torch.distributed`` module is recorded in a
+``all_to_all_single``,
+``reduce_scatter_tensor``, ``send`` and ``isend`` made through the ``torch.distributed`` module is recorded in a
 :class:`ByteCounter` (collective, per-rank payload bytes, world size, wire bytes under the ring /
 pairwise algorithms of :mod:`harness.cluster.topology`), then performed as usual. DDP's built-in
 reducer runs in C++ and is invisible to it; register torch's Python ``allreduce_hook``
@@ -71,9 +71,9 @@ class ByteCounter:
     phase: str = ""
 
     def record(self, collective: str, payload_bytes: int, world: int) -> None:
-        """Add one call of `collective` with `payload_bytes` per rank among `world` ranks."""
-        wire = ring_wire_bytes(collective, world, payload_bytes) if collective in COLLECTIVES \
-            else ring_wire_bytes("all_reduce", world, payload_bytes) / 2  # reduce-scatter: half an all-reduce
+        """Add one call of `collective` (see :data:`~harness.cluster.topology.COUNTED`; ``send`` for a
+    point-to-point message, e.g. a simulated parameter-server push) with `payload_bytes` per rank."""
+        wire = ring_wire_bytes(collective, world, payload_bytes)
         self.records.append(Traffic(collective, int(payload_bytes), world, wire, self.phase))
 
     @contextlib.contextmanager
@@ -121,6 +121,8 @@ _COUNTED: dict[str, tuple[str, int]] = {
     "all_gather_single": ("all_gather", 1),
     "all_to_all_single": ("all_to_all", 1),
     "reduce_scatter_tensor": ("reduce_scatter", 1),
+    "send": ("send", 0),
+    "isend": ("send", 0),
 }
 
 

@@ -154,15 +154,21 @@ def ring_wire_bytes(collective: str, ranks: int, nbytes: float) -> float:
     """Bytes sent per rank, averaged over the ranks, for `collective` on `nbytes` per-rank input.
 
     Ring all-reduce ``2(p-1)/p n`` (``2(p-1)`` chunks of ``n/p``); ring all-gather ``(p-1) n``
-    (``p-1`` chunks of ``n``); broadcast ``(p-1)/p n`` (every rank but the root receives ``n`` once,
-    whatever the tree); pairwise all-to-all ``(p-1)/p n``.
+    (``p-1`` chunks of ``n``); ring reduce-scatter ``(p-1)/p n``; broadcast ``(p-1)/p n`` (every
+    rank but the root receives ``n`` once, whatever the tree); pairwise all-to-all ``(p-1)/p n``;
+    a point-to-point ``send`` moves its ``n`` bytes (counted on the sender).
     """
+    if collective == "send":
+        return float(nbytes)
     if ranks <= 1:
         return 0.0
     if collective == "all_reduce":
         return 2 * (ranks - 1) / ranks * nbytes
     if collective == "all_gather":
         return (ranks - 1) * nbytes
-    if collective in ("broadcast", "all_to_all"):
+    if collective in ("broadcast", "all_to_all", "reduce_scatter"):
         return (ranks - 1) / ranks * nbytes
-    raise ConfigError(f"unknown collective {collective!r}; known: {', '.join(COLLECTIVES)}")
+    raise ConfigError(f"unknown collective {collective!r}; known: {', '.join(COUNTED)}")
+
+
+COUNTED = (*COLLECTIVES, "reduce_scatter", "send")

@@ -88,8 +88,13 @@ def test_wire_bytes_follow_the_ring_algorithms() -> None:
     counter = ByteCounter()
     for collective in COLLECTIVES:
         counter.record(collective, 1000, 4)
+    counter.record("reduce_scatter", 1000, 4)
+    counter.record("send", 1000, 2)  # a point-to-point push: its bytes, whatever the world
     wire = {r.collective: r.wire_bytes for r in counter.records}
-    assert wire == {"all_reduce": 1500.0, "all_gather": 3000.0, "broadcast": 750.0, "all_to_all": 750.0}
+    assert wire == {"all_reduce": 1500.0, "all_gather": 3000.0, "broadcast": 750.0, "all_to_all": 750.0,
+                    "reduce_scatter": 750.0, "send": 1000.0}
+    with pytest.raises(ConfigError, match="unknown collective"):
+        counter.record("gossip", 1, 2)
 
 
 @pytest.mark.slow
