@@ -188,9 +188,14 @@ def fit_alpha_beta(sizes: Sequence[float], seconds: Sequence[float]) -> tuple[fl
     return float(alpha), float(1 / inv_bw), error
 
 
+def _elements(nbytes: int, world: int) -> int:
+    """float32 elements of a `nbytes` message, rounded down to a multiple of the world size (at least one per rank)."""
+    return max(world, nbytes // 4 // world * world)
+
+
 def _buffers(collective: str, nbytes: int, world: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(input, output) float32 buffers of one call; `nbytes` rounded to a multiple of 4 x world."""
-    elems = max(world, nbytes // 4 // world * world)
+    """(input, output) float32 buffers of one call of about `nbytes` per rank."""
+    elems = _elements(nbytes, world)
     src = torch.ones(elems, dtype=torch.float32)
     if collective == "all_gather":
         return src, torch.empty(elems * world, dtype=torch.float32)
@@ -245,7 +250,7 @@ def calibrate(sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = DEFAULT_REPEA
         time_collective(collective, min(sizes), 1)
     fits = {}
     for collective in collectives:
-        actual = [max(world, n // 4 // world * world) * 4 for n in sizes]
+        actual = [_elements(n, world) * 4 for n in sizes]
         medians = [time_collective(collective, n, repeats) for n in actual]
         alpha, bandwidth, error = fit_alpha_beta(actual, medians)
         fits[collective] = CollectiveFit(collective, world, alpha, bandwidth, error, actual, medians).as_dict()

@@ -68,7 +68,13 @@ class ClusterConfig:
 
 @dataclass(frozen=True)
 class ClusterResult:
-    """What a simulated run produced."""
+    """What a simulated run produced.
+
+    `iterations` per worker; `stall_s` per worker: time spent waiting in the training loop (at a
+    barrier, in a collective, queued at or served by a parameter server), completed waits only;
+    `syncs`: collectives finished (``ps``: push-pulls finished, one per iteration);
+    `iterations_per_sync`: mean iterations a worker makes between two syncs.
+    """
 
     horizon_s: float
     iterations: list[int]
