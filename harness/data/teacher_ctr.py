@@ -7,6 +7,12 @@ any dataset. The numbers say nothing about real click-through rates; they serve 
 that the 10,109-line Criteo sample is too small for (spec-sharding-distributed.md, Sec. 0.2): a
 known Bayes-optimal predictor (the teacher) and enough rows to resolve AUC differences of 1e-3.
 
+Measured on ``synthetic-ctr-teacher`` (test split, seed 0, one torch thread): the teacher's AUC
+0.850; a DLRM (bottom 13-64-16, top 64-1, Adam 1e-3, row-wise Adagrad 0.05 tables) 0.769 after 2
+epochs (~25 s each); logistic regression 0.720. With ``vocab_cap`` 10,000 instead of 1,000 the
+interactions, spread over ten times more rare ids, were barely learnable (DLRM 0.735, LR 0.728):
+the cap keeps the planted structure within reach of a half-million-row run.
+
 Features, like Criteo's after the dlrm protocol: 13 dense features on the ``log(x+1)`` scale
 (exponential with a per-feature scale) and 26 categorical fields whose ids follow a truncated
 Zipf law over ``min(Criteo Kaggle cardinality, vocab_cap)`` values (id order permuted per field,
@@ -55,7 +61,7 @@ def spec(dataset_id: str) -> DatasetSpec:
                        download_note=f"it is synthetic: `repro data prepare {dataset_id}` generates it")
 
 
-def params(rows: int, seed: int = 0, vocab_cap: int = 10_000, zipf_s: float = 1.1, dim: int = 4,
+def params(rows: int, seed: int = 0, vocab_cap: int = 1_000, zipf_s: float = 1.1, dim: int = 4,
            groups: int = 4) -> dict[str, Any]:
     """The generation parameters (they name the cache folder, so a change regenerates)."""
     return {"generator": "teacher_ctr", "version": 1, "synthetic": True, "rows": rows, "seed": seed,

@@ -59,7 +59,7 @@ def test_logistic_regression_beats_constant_and_the_teacher_is_the_ceiling(cache
     teacher = torch.from_numpy(teacher_logits(splits.folder, "test").copy())
     base = labels.mean()
     constant = torch.full_like(labels, float(torch.log(base / (1 - base))))
-    # measured (seed 0): constant 0.534, LR 0.508 (AUC 0.668), teacher 0.387 (AUC 0.842)
+    # measured (seed 0): log loss constant 0.517, LR 0.493 (AUC 0.669), teacher 0.361 (AUC 0.858)
     assert _logloss(logits, labels) < _logloss(constant, labels) - 0.01
     assert float(binary_auroc(torch.sigmoid(logits), labels.long())) > 0.6
     assert _logloss(teacher, labels) < _logloss(logits, labels) - 0.05
