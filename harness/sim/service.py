@@ -76,8 +76,8 @@ def measure_train_step(model: nn.Module, batches: Sequence[Any], steps: int = 20
                        what: str = "DLRM") -> ServiceTime:
     """Time `steps` real training steps (forward, BCE loss, backward, optimiser) of `model` on `batches`.
 
-    Embedding tables get FBGEMM's fused optimiser as in the trainer (:func:`build_optimizers`);
-    the first `warmup` steps (allocator, kernel selection) are not timed. Returns the median with
+    Embedding tables get FBGEMM's fused optimiser as in the trainer (:func:`build_optimizers`,
+    which fuses `model`'s tables in place: pass a model built for timing); the first `warmup` steps (allocator, kernel selection) are not timed. Returns the median with
     every sample, ``measured``, the source naming the model, the batch size and the thread count.
     """
     device = torch.device("cpu")
