@@ -1,0 +1,104 @@
+"""The cost-oracle interface: memory cap -> invalid plan, plan cost = slowest device's sum, the
+surrogate's non-additivity, the measured TBE oracle's cache, TorchRec's additive estimator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.sharding.additivity import measure_additivity
+from harness.sharding.cost import AllToAllModel, PlanCost
+from harness.sharding.generator import SyntheticTables
+from harness.sharding.oracle_surrogate import SurrogateOracle
+from harness.sharding.oracle_tbe import MeasuredTBEOracle, fused_inputs, reduce_records
+from harness.sharding.oracle_torchrec import TorchRecEstimatorOracle
+from harness.sharding.plan import Plan, ShardingTask
+from harness.sharding.protocols import DREAMSHARD, ShardingProtocol
+from harness.sharding.tables import Table
+
+FAST = ShardingProtocol("fast", fp16_sizes=True, int_pooling_factor=True, statistic="median", warmup_iters=1,
+                        timed_iters=3, ndevices=2, max_memory_gb=1.0, has_naive=True, has_size_lookup=True)
+
+
+def _table(i: int, row: int = 10_000, dim: int = 16, pf: float = 8.0) -> Table:
+    bins = tuple([0.5, 0.25, 0.25] + [0.0] * 14)
+    return Table(raw_id=i, row=row, dim=dim, pooling_factor=pf, bins=bins)
+
+
+def _task(cap: float = 1.0) -> ShardingTask:
+    return ShardingTask(tuple(_table(i, row=10_000 * (i + 1), dim=16 * (1 + i % 2)) for i in range(6)),
+                        ndevices=2, max_memory_gb=cap, fp16=True)
+
+
+def test_plan_over_the_memory_cap_is_invalid_and_not_measured() -> None:
+    task = _task(cap=0.002)  # each device would need more than 2 MB
+    cost = SurrogateOracle().evaluate(task, Plan.table_wise(task, [[0, 1, 2, 3, 4], [5]]))
+    assert not cost.valid and cost.cost == float("inf") and "out of memory" in cost.reason
+    assert cost.balance == 0.0
+
+
+def test_plan_cost_is_the_slowest_devices_sum_of_phases() -> None:
+    cost = PlanCost(np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 0.5, 0.5, 0.5]]), valid=True)
+    assert cost.cost == 10.0 and cost.balance == pytest.approx(6.5 / 10.0)
+
+
+def test_surrogate_is_deterministic_and_not_additive() -> None:
+    oracle = SurrogateOracle(batch_size=4096)
+    tables = [_table(i, dim=16 * (1 + i % 2)) for i in range(4)]
+    report = measure_additivity(oracle, [tables, tables[:2]])
+    assert all(r.gap > 0.05 for r in report.rows)  # fusion is cheaper than the sum of singles
+    task = _task()
+    plan = Plan.table_wise(task, [[0, 2, 4], [1, 3, 5]])
+    assert np.array_equal(oracle.evaluate(task, plan).per_device, oracle.evaluate(task, plan).per_device)
+
+
+def test_forward_comm_includes_the_straggler_wait() -> None:
+    comm = AllToAllModel(alpha_ms=0.0, bytes_per_ms=1e6)
+    fwd_comm, bwd_comm = comm.phases(np.array([1.0, 3.0]), [16, 16], batch_size=1000)
+    assert bwd_comm[0] == bwd_comm[1] == pytest.approx(1000 * 16 * 4 * 0.5 / 1e6)
+    assert fwd_comm[0] - bwd_comm[0] == pytest.approx(2.0) and fwd_comm[1] == bwd_comm[1]
+
+
+def test_fused_inputs_rebase_offsets_like_the_official_get_data() -> None:
+    import torch
+    a = (torch.tensor([1, 2, 3]), torch.tensor([0, 2, 3]))
+    b = (torch.tensor([7, 8]), torch.tensor([0, 0, 2]))
+    indices, offsets = fused_inputs([a, b], [100, 5])
+    assert indices.tolist() == [1, 2, 3, 2, 3]  # the second table's rows capped at 5
+    assert offsets.tolist() == [0, 2, 3, 3, 5]
+
+
+def test_reduce_records_uses_each_protocols_statistic() -> None:
+    records = [9.0, 1.0, 2.0, 3.0, 4.0, 100.0, 5.0, 6.0, 7.0, 8.0]
+    assert reduce_records(records, "trimmed_mean") == pytest.approx(np.mean([3.0, 4.0, 5.0, 6.0, 7.0, 8.0]))
+    assert reduce_records(records, "median") == 5.5
+
+
+def test_measured_tbe_oracle_times_shards_and_caches_on_disk(tmp_path: Path) -> None:
+    pool = SyntheticTables(4, seed=0, feature_batch=256)
+    tables = pool.tables(16, truncate_pooling=True)
+    task = ShardingTask(tuple(tables), ndevices=2, max_memory_gb=100.0, fp16=True)
+    plan = Plan.table_wise(task, [[0, 1], [2, 3]])
+    cache = tmp_path / "tbe.json"
+    oracle = MeasuredTBEOracle(pool, FAST, batch_size=256, row_cap=2_000, cache_path=cache)
+    first = oracle.evaluate(task, plan)
+    assert first.valid and (first.per_device[:, [0, 3]] > 0).all() and oracle.misses == 2
+    oracle.save()
+    again = MeasuredTBEOracle(pool, FAST, batch_size=256, row_cap=2_000, cache_path=cache)
+    second = again.evaluate(task, Plan.table_wise(task, [[1, 0], [3, 2]]))  # same shards, other order
+    assert again.hits == 2 and again.misses == 0
+    assert np.array_equal(first.per_device, second.per_device)
+    compute_only = MeasuredTBEOracle(pool, FAST, batch_size=256, row_cap=2_000, comm=None, cache_path=cache)
+    assert (compute_only.evaluate(task, plan).per_device[:, 1:3] == 0).all()
+
+
+def test_torchrec_estimator_is_additive_and_positive() -> None:
+    oracle = TorchRecEstimatorOracle(batch_size=4096)
+    task = _task(cap=10.0)
+    together = oracle.evaluate(task, Plan.table_wise(task, [[0, 1, 2, 3, 4, 5], []])).per_device[0]
+    singles = sum(oracle.piece_phases([t], 2, True)[0] for t in task.tables)
+    assert (together > 0).all()
+    assert np.allclose(together, singles)
+    assert DREAMSHARD.fp16_sizes
