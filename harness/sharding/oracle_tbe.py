@@ -110,13 +110,14 @@ class MeasuredTBEOracle(CostOracle):
 
     def __init__(self, traces: TraceSource, protocol: ShardingProtocol, batch_size: int = 4096,
                  row_cap: int = 200_000, comm: AllToAllModel | None = AllToAllModel(),
-                 cache_path: "str | os.PathLike[str] | None" = None, pin: bool = True) -> None:
+                 cache_path: "str | os.PathLike[str] | None" = None, pin: bool = True, use_cache: bool = True) -> None:
         self.traces = traces
         self.protocol = protocol
         self.batch_size = batch_size
         self.row_cap = row_cap
         self.comm = comm
         self.pin = pin
+        self.use_cache = use_cache
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.cache: dict[str, list[float]] = {}
         if self.cache_path is not None and self.cache_path.is_file():
@@ -134,7 +135,7 @@ class MeasuredTBEOracle(CostOracle):
         if not tables:
             return 0.0, 0.0
         key = self._key(tables)
-        if key in self.cache:
+        if self.use_cache and key in self.cache:
             self.hits += 1
             fwd, bwd = self.cache[key]
             return fwd, bwd
