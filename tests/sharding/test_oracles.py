@@ -102,3 +102,12 @@ def test_torchrec_estimator_is_additive_and_positive() -> None:
     assert (together > 0).all()
     assert np.allclose(together, singles)
     assert DREAMSHARD.fp16_sizes
+
+
+def test_fused_tbe_additivity_measures_every_group() -> None:
+    from harness.sharding.additivity import fused_tbe_additivity
+
+    report = fused_tbe_additivity(num_pool_tables=6, group_sizes=(2, 3), batch_size=256, row_cap=1_000, rounds=1)
+    assert [len(r.raw_ids) for r in report.rows] == [2, 3]
+    assert all(r.fused_ms > 0 and r.sum_of_singles_ms > 0 and np.isfinite(r.gap) for r in report.rows)
+    assert "mean gap" in report.summary()
