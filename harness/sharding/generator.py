@@ -8,9 +8,11 @@ numbers are the *global* reuse histograms of ``embedding_bag/locality_stats.txt`
 * rows ``R_t`` log-uniform in ``[rows_min, rows_max]``,
 * pooling factor ``PF_t`` lognormal with the published mean (887,017,990 indices / 65,536 samples
   / 856 tables = 15.81) and a fitted spread; the bag lengths of one batch are Poisson(``PF_t``),
-* index ranks from a truncated Zipf-Mandelbrot law ``P(rank) ~ (rank + 1 + q_t)^-s_t`` over ``R_t``
-  rows, ``s_t`` uniform in ``[s_min, s_max]``, ``q_t = offset_max**u - 1`` (a flat head of hot rows),
-  scrambled onto the rows by a bijection ``(a*rank + c) mod R_t``.
+* index ranks from a mixture over ``R_t`` rows: with probability ``1 - h_t`` a truncated
+  Zipf-Mandelbrot body ``P(rank) ~ (rank + 1 + q_t)^-s_t`` (``s_t`` uniform in ``[s_min, s_max]``,
+  ``q_t = offset_max**u - 1``), with probability ``h_t ~ U[0, head_max]`` a steep head
+  ``P(rank) ~ (rank + 1)^-head_zipf`` (a few very hot rows), scrambled onto the rows by a bijection
+  ``(a*rank + c) mod R_t``.
 
 The parameters were fitted once by :func:`fit_generator` (Nelder-Mead on the expected histograms,
 common random numbers) and are frozen in :data:`FITTED`. :func:`locality_self_test` reports the L1
@@ -45,9 +47,11 @@ PUBLISHED_MEAN_POOLING = PUBLISHED_INDICES / PUBLISHED_BATCH / PUBLISHED_TABLES 
 BIN_UPPER = np.array([2**j for j in range(NUM_BINS - 1)] + [np.inf])
 BIN_LOWER = np.concatenate([[0], BIN_UPPER[:-1]])
 # Stated bounds of the self-test on the L1 distance of each histogram (expected counts, 856 tables,
-# batch 65,536). The fitted family reaches 0.134 (unique rows) and 0.290 (accesses); the spec's
+# batch 65,536). The fitted family reaches 0.144 (unique rows) and 0.273 (accesses); the spec's
 # suggested 0.10 is not reached: the published access histogram has a hump at 5-32 accesses per row
-# that a mixture of truncated Zipf-Mandelbrot tables with log-uniform rows does not reproduce.
+# that this family of tables (log-uniform rows, lognormal pooling, a flat Zipf-Mandelbrot body and
+# a steep head) does not reproduce, and the aggregate moves by about 0.05 between seeds because a
+# few large, busy tables dominate it.
 SELF_TEST_BOUND_UNIQUE = 0.15
 SELF_TEST_BOUND_ACCESS = 0.30
 
@@ -63,12 +67,17 @@ class GeneratorParams:
     zipf_min: float
     zipf_max: float
     offset_max: float = 1.0  # Zipf-Mandelbrot offset q_t = offset_max**u - 1 flattens the hottest rows
+    head_max: float = 0.0  # a fraction h_t ~ U[0, head_max] of the lookups goes to a steep head
+    head_zipf: float = 1.2  # the head's power-law exponent
 
 
-# Fitted by fit_generator(seed=0, num_tables=856, start=(100, 3e6, 1.0, 0.05, 0.9, 10), 66 evaluations)
-# against the fbgemm_t856_bs65536 statistics, rounded to 4 digits.
-FITTED = GeneratorParams(rows_min=231.8, rows_max=3.251e6, pooling_mean=PUBLISHED_MEAN_POOLING,
-                         pooling_sigma=0.8744, zipf_min=0.04806, zipf_max=0.7691, offset_max=13.50)
+# Fitted by fit_generator(seed=0, num_tables=856, 150 Nelder-Mead evaluations) against the
+# fbgemm_t856_bs65536 statistics, rounded to 4 digits. Self-test of this pool (seed 0): L1 0.144
+# (unique rows) and 0.273 (accesses), reuse 6.91; out of sample, seeds 1 and 2: 0.122 / 0.280 and
+# 0.134 / 0.231.
+FITTED = GeneratorParams(rows_min=648.3, rows_max=3.217e6, pooling_mean=PUBLISHED_MEAN_POOLING,
+                         pooling_sigma=0.9197, zipf_min=0.04562, zipf_max=0.7988, offset_max=9.333,
+                         head_max=0.2748, head_zipf=1.397)
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class TableDraw:
     pooling: float
     zipf: float
     offset: float
+    head: float
+    head_zipf: float
     multiplier: int
     shift: int
 
@@ -86,12 +97,13 @@ class TableDraw:
 def draw_table(params: GeneratorParams, seed: int, table: int) -> TableDraw:
     """Table `table`'s parameters; independent of the other tables (seeded by ``(seed, table)``)."""
     rng = np.random.default_rng([seed, table])
-    u_rows, z_pool, u_zipf, u_offset = rng.random(), rng.standard_normal(), rng.random(), rng.random()
-    return _draw_from_uniforms(params, u_rows, z_pool, u_zipf, u_offset, rng)
+    u_rows, z_pool, u_zipf, u_offset, u_head = (rng.random(), rng.standard_normal(), rng.random(), rng.random(),
+                                                rng.random())
+    return _draw_from_uniforms(params, u_rows, z_pool, u_zipf, u_offset, u_head, rng)
 
 
 def _draw_from_uniforms(params: GeneratorParams, u_rows: float, z_pool: float, u_zipf: float, u_offset: float,
-                        rng: np.random.Generator) -> TableDraw:
+                        u_head: float, rng: np.random.Generator) -> TableDraw:
     log_rows = np.log(params.rows_min) + u_rows * (np.log(params.rows_max) - np.log(params.rows_min))
     rows = max(1, int(round(float(np.exp(log_rows)))))
     sigma = params.pooling_sigma
@@ -99,7 +111,8 @@ def _draw_from_uniforms(params: GeneratorParams, u_rows: float, z_pool: float, u
     zipf = params.zipf_min + u_zipf * (params.zipf_max - params.zipf_min)
     offset = float(params.offset_max ** u_offset - 1.0)
     multiplier = _coprime(rows, rng)
-    return TableDraw(rows=rows, pooling=pooling, zipf=float(zipf), offset=offset, multiplier=multiplier,
+    return TableDraw(rows=rows, pooling=pooling, zipf=float(zipf), offset=offset,
+                     head=float(params.head_max * u_head), head_zipf=params.head_zipf, multiplier=multiplier,
                      shift=int(rng.integers(rows)))
 
 
@@ -135,7 +148,11 @@ def table_batch(draw: TableDraw, batch_size: int, seed: int, table: int) -> tupl
     """One batch of the table: int64 ``indices`` and 0-based ``offsets`` (``batch_size + 1``)."""
     rng = np.random.default_rng([seed, table, batch_size])
     lengths = rng.poisson(draw.pooling, batch_size)
-    ranks = sample_ranks(rng, draw.rows, draw.zipf, int(lengths.sum()), draw.offset)
+    total = int(lengths.sum())
+    head = rng.binomial(total, draw.head)
+    ranks = np.concatenate([sample_ranks(rng, draw.rows, draw.head_zipf, head),
+                            sample_ranks(rng, draw.rows, draw.zipf, total - head, draw.offset)])
+    ranks = rng.permutation(ranks) if head else ranks
     indices = (ranks * draw.multiplier + draw.shift) % draw.rows
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     return torch.from_numpy(indices), torch.from_numpy(offsets)
@@ -219,7 +236,9 @@ def expected_counts(draw: TableDraw, batch_size: int) -> tuple[np.ndarray, np.nd
     Ranks of the tail are grouped on a log scale (their rates barely differ within a group).
     """
     lo, hi = _rank_groups(draw.rows)
-    mass = _rank_cdf(hi, draw.rows, draw.zipf, draw.offset) - _rank_cdf(lo, draw.rows, draw.zipf, draw.offset)
+    body = _rank_cdf(hi, draw.rows, draw.zipf, draw.offset) - _rank_cdf(lo, draw.rows, draw.zipf, draw.offset)
+    steep = _rank_cdf(hi, draw.rows, draw.head_zipf, 0.0) - _rank_cdf(lo, draw.rows, draw.head_zipf, 0.0)
+    mass = (1 - draw.head) * body + draw.head * steep
     width = hi - lo
     lam = batch_size * draw.pooling * mass / width  # rate of one rank inside the group
     lower, upper = BIN_LOWER[None, :], np.minimum(BIN_UPPER, 1e12)[None, :]
@@ -301,25 +320,24 @@ def fit_generator(seed: int = 0, num_tables: int = PUBLISHED_TABLES, start: Gene
                   max_evals: int = 200, progress: Callable[[str], None] | None = None) -> tuple[GeneratorParams, LocalityReport]:
     """Fit rows range, pooling spread and exponent range to the published histograms.
 
-    Nelder-Mead on ``L1_unique + L1_access + |reuse - 6.91| / 6.91`` of the expected histograms at
-    the published scale; the tables' uniforms are fixed (common random numbers), so the objective is
-    deterministic. The pooling mean stays at the published 15.81.
+    Nelder-Mead on ``L1_unique + L1_access + |reuse - 6.91| / 6.91`` of the expected histograms of
+    the pool ``draw_table(params, seed, t)``, t < `num_tables`, at batch 65,536. Each table's
+    uniforms depend on ``(seed, t)`` only (common random numbers), so the objective is
+    deterministic and the fit is that of the pool the self-test checks; other seeds are an
+    out-of-sample check. The pooling mean stays at the published 15.81.
     """
-    rng = np.random.default_rng(seed)
-    uniforms = rng.random((num_tables, 3))
-    normals = rng.standard_normal(num_tables)
     target_reuse = PUBLISHED_INDICES / PUBLISHED_UNIQUE_ROWS
 
     def params_of(x: np.ndarray) -> GeneratorParams:
-        lo, span, sigma, zlo, zspan, log_offset = x
+        lo, span, sigma, zlo, zspan, log_offset, head_max, head_zipf = x
         return GeneratorParams(rows_min=float(10**lo), rows_max=float(10 ** (lo + abs(span))),
                                pooling_mean=PUBLISHED_MEAN_POOLING, pooling_sigma=float(abs(sigma)),
                                zipf_min=float(zlo), zipf_max=float(zlo + abs(zspan)),
-                               offset_max=float(10 ** abs(log_offset)))
+                               offset_max=float(10 ** abs(log_offset)), head_max=float(np.clip(head_max, 0, 1)),
+                               head_zipf=float(head_zipf))
 
     def report_of(p: GeneratorParams) -> LocalityReport:
-        draws = [_draw_from_uniforms(p, u[0], z, u[1], u[2], np.random.default_rng([seed, t]))
-                 for t, (u, z) in enumerate(zip(uniforms, normals))]
+        draws = [draw_table(p, seed, t) for t in range(num_tables)]
         rows, accesses = aggregate_histograms(draws, PUBLISHED_BATCH, "expected")
         return locality_report(rows, accesses, num_tables, PUBLISHED_BATCH, "expected")
 
@@ -331,7 +349,8 @@ def fit_generator(seed: int = 0, num_tables: int = PUBLISHED_TABLES, start: Gene
         return loss
 
     x0 = np.array([np.log10(start.rows_min), np.log10(start.rows_max / start.rows_min), start.pooling_sigma,
-                   start.zipf_min, start.zipf_max - start.zipf_min, np.log10(start.offset_max)])
+                   start.zipf_min, start.zipf_max - start.zipf_min, np.log10(start.offset_max), start.head_max,
+                   start.head_zipf])
     result = optimize.minimize(objective, x0, method="Nelder-Mead", options={"maxfev": max_evals, "xatol": 1e-3})
     best = params_of(result.x)
     return best, report_of(best)

@@ -40,8 +40,10 @@ AUTOSHARD = ShardingProtocol("autoshard", fp16_sizes=True, int_pooling_factor=Tr
 DREAMSHARD = ShardingProtocol("dreamshard", fp16_sizes=True, int_pooling_factor=True, statistic="median",
                               warmup_iters=5, timed_iters=10, ndevices=4, max_memory_gb=5.0,
                               has_naive=True, has_size_lookup=True)
-# neuroshard/compute_bench.py ComputeBench: warm-up 5, 10 timed, median; eval.py --max_mem 4,
-# --gpu_devices 0,1,2,3; FP32 sizes (table_size's default fp16=False).
+# neuroshard/compute_bench.py ComputeBench: warm-up 5, 10 timed, median (its plan evaluator,
+# evaluator.py InternalEvaluator, uses 10 warm-up and 100 timed iterations: pass a protocol with
+# those counts to score plans that way); eval.py --max_mem 4, --gpu_devices 0,1,2,3; FP32 sizes
+# (table_size's default fp16=False).
 NEUROSHARD = ShardingProtocol("neuroshard", fp16_sizes=False, int_pooling_factor=False, statistic="median",
                               warmup_iters=5, timed_iters=10, ndevices=4, max_memory_gb=4.0,
                               has_naive=False, has_size_lookup=True)
