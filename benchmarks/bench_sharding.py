@@ -12,7 +12,7 @@ Direction: asv counts every number as lower-is-better; these are ``time_*`` benc
 
 from __future__ import annotations
 
-from harness.sharding.baselines import run_baseline
+from harness.sharding.baselines import baseline_names, run_baseline
 from harness.sharding.generator import FITTED, draw_table
 from harness.sharding.plan import ShardingTask
 from harness.sharding.tables import NUM_BINS, Table
@@ -38,8 +38,7 @@ def dlrm_like_task(num_tables: int, devices: int = DEVICES) -> ShardingTask:
 class Baselines:
     """One planning call of a heuristic baseline (pure Python, official loop)."""
 
-    params = (["random", "naive", "dim_greedy", "size_greedy", "lookup_greedy", "size_lookup_greedy"],
-              [20, 80, 320, 856])
+    params = (baseline_names(), [20, 80, 320, 856])
     param_names = ["method", "tables"]
 
     def setup(self, method: str, tables: int) -> None:

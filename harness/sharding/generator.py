@@ -24,7 +24,7 @@ extraction.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator, Literal
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -276,11 +276,11 @@ class LocalityReport:
         return self.l1_unique <= SELF_TEST_BOUND_UNIQUE and self.l1_access <= SELF_TEST_BOUND_ACCESS
 
 
-def aggregate_histograms(draws: list[TableDraw], batch_size: int, method: Literal["expected", "sampled"],
-                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Summed rows and accesses per bin over the tables, expected or sampled."""
+def aggregate_histograms(ids: "list[int]", draws: list[TableDraw], batch_size: int,
+                         method: Literal["expected", "sampled"], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Summed rows and accesses per bin over the tables (pool ids `ids`), expected or sampled."""
     rows, accesses = np.zeros(NUM_BINS), np.zeros(NUM_BINS)
-    for t, draw in enumerate(draws):
+    for t, draw in zip(ids, draws):
         r, a = expected_counts(draw, batch_size) if method == "expected" else sampled_counts(draw, batch_size, seed, t)
         rows += r
         accesses += a
@@ -307,12 +307,7 @@ def locality_self_test(params: GeneratorParams = FITTED, num_tables: int = PUBLI
     (seconds); ``sampled`` draws the batches and counts (use `tables` to run a subset).
     """
     ids = list(range(num_tables)) if tables is None else list(tables)
-    draws = [draw_table(params, seed, t) for t in ids]
-    rows, accesses = np.zeros(NUM_BINS), np.zeros(NUM_BINS)
-    for t, draw in zip(ids, draws):
-        r, a = expected_counts(draw, batch_size) if method == "expected" else sampled_counts(draw, batch_size, seed, t)
-        rows += r
-        accesses += a
+    rows, accesses = aggregate_histograms(ids, [draw_table(params, seed, t) for t in ids], batch_size, method, seed)
     return locality_report(rows, accesses, len(ids), batch_size, method)
 
 
@@ -337,8 +332,8 @@ def fit_generator(seed: int = 0, num_tables: int = PUBLISHED_TABLES, start: Gene
                                head_zipf=float(head_zipf))
 
     def report_of(p: GeneratorParams) -> LocalityReport:
-        draws = [draw_table(p, seed, t) for t in range(num_tables)]
-        rows, accesses = aggregate_histograms(draws, PUBLISHED_BATCH, "expected")
+        ids = list(range(num_tables))
+        rows, accesses = aggregate_histograms(ids, [draw_table(p, seed, t) for t in ids], PUBLISHED_BATCH, "expected")
         return locality_report(rows, accesses, num_tables, PUBLISHED_BATCH, "expected")
 
     def objective(x: np.ndarray) -> float:
@@ -355,9 +350,3 @@ def fit_generator(seed: int = 0, num_tables: int = PUBLISHED_TABLES, start: Gene
     best = params_of(result.x)
     return best, report_of(best)
 
-
-def iter_tables(pool: SyntheticTables, dims: "list[int] | int", truncate_pooling: bool) -> Iterator[Table]:
-    """The pool's tables one by one (feature extraction is the slow part; this shows progress)."""
-    dim_list = [dims] * pool.num_tables if isinstance(dims, int) else list(dims)
-    for t in range(pool.num_tables):
-        yield pool.table(t, dim_list[t], truncate_pooling)

@@ -109,21 +109,6 @@ def split_tables(indices: torch.Tensor, offsets: torch.Tensor, num_tables: int,
     return table_indices, table_offsets - table_offsets[0]
 
 
-def extract_tables(indices: torch.Tensor, offsets: torch.Tensor, lengths: torch.Tensor,
-                   truncate_pooling: bool, dims: "list[int] | np.ndarray | int" = 16) -> list[Table]:
-    """Every table's features from a whole trace ``(indices, offsets, lengths)``, as
-    ``gen_dlrm_data.py`` computes them; `dims` is one dimension for all tables or one per table."""
-    num_tables, batch_size = lengths.shape
-    pfs = pooling_factors(lengths, truncate_pooling)
-    dim_list = [int(dims)] * num_tables if isinstance(dims, int) else [int(d) for d in dims]
-    tables = []
-    for t in range(num_tables):
-        table_indices, _ = split_tables(indices, offsets, num_tables, batch_size, t)
-        tables.append(Table(raw_id=t, row=table_rows(table_indices), dim=dim_list[t],
-                            pooling_factor=pfs[t], bins=reuse_bins(table_indices)))
-    return tables
-
-
 def table_from_batch(raw_id: int, indices: torch.Tensor, offsets: torch.Tensor, dim: int,
                      truncate_pooling: bool) -> Table:
     """One table's features from its own batch (0-based ``offsets`` of ``batch + 1`` entries)."""

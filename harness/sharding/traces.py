@@ -21,7 +21,7 @@ import torch
 
 from harness.atomic import atomic_path
 from harness.errors import DataError
-from harness.sharding.tables import Table, pooling_factors, split_tables, table_from_batch
+from harness.sharding.tables import Table, pooling_factors, reuse_bins, split_tables, table_rows
 
 CHUNK_BYTES = 16 * 2**20
 
@@ -84,9 +84,9 @@ class TraceFile:
         pfs = pooling_factors(self.lengths, truncate_pooling)
         dim_list = [dims] * self.num_tables if isinstance(dims, int) else list(dims)
         for t in range(self.num_tables):
-            indices, offsets = self.table_batch(t)
-            table = table_from_batch(t, indices, offsets, dim_list[t], truncate_pooling)
-            yield Table(raw_id=t, row=table.row, dim=table.dim, pooling_factor=pfs[t], bins=table.bins)
+            indices, _ = self.table_batch(t)
+            yield Table(raw_id=t, row=table_rows(indices), dim=int(dim_list[t]), pooling_factor=pfs[t],
+                        bins=reuse_bins(indices))
 
 
 def _gunzip(source: Path, target: Path, progress: Callable[[int], None] | None) -> None:

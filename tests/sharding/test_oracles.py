@@ -15,7 +15,7 @@ from harness.sharding.oracle_surrogate import SurrogateOracle
 from harness.sharding.oracle_tbe import MeasuredTBEOracle, fused_inputs, reduce_records
 from harness.sharding.oracle_torchrec import TorchRecEstimatorOracle
 from harness.sharding.plan import Plan, ShardingTask
-from harness.sharding.protocols import DREAMSHARD, ShardingProtocol
+from harness.sharding.protocols import ShardingProtocol
 from harness.sharding.tables import Table
 
 FAST = ShardingProtocol("fast", fp16_sizes=True, int_pooling_factor=True, statistic="median", warmup_iters=1,
@@ -101,7 +101,6 @@ def test_torchrec_estimator_is_additive_and_positive() -> None:
     singles = sum(oracle.piece_phases([t], 2, True)[0] for t in task.tables)
     assert (together > 0).all()
     assert np.allclose(together, singles)
-    assert DREAMSHARD.fp16_sizes
 
 
 def test_fused_tbe_additivity_measures_every_group() -> None:
@@ -111,3 +110,14 @@ def test_fused_tbe_additivity_measures_every_group() -> None:
     assert [len(r.raw_ids) for r in report.rows] == [2, 3]
     assert all(r.fused_ms > 0 and r.sum_of_singles_ms > 0 and np.isfinite(r.gap) for r in report.rows)
     assert "mean gap" in report.summary()
+
+
+def test_paired_improvement_skips_invalid_tasks_and_brackets_the_mean() -> None:
+    from harness.sharding.metrics import paired_improvement
+
+    base = [10.0, 10.0, 10.0, 10.0, float("inf"), 8.0]
+    method = [9.0, 8.0, 9.5, 10.5, 5.0, float("inf")]
+    result = paired_improvement(base, method)
+    assert result.tasks == 4 and result.skipped == 2
+    assert result.mean == pytest.approx(np.mean([0.1, 0.2, 0.05, -0.05]))
+    assert result.ci_low <= result.mean <= result.ci_high and result.max == pytest.approx(0.2)
