@@ -21,5 +21,6 @@ One module per responsibility:
 * :mod:`~harness.sharding.additivity`: how far a fused shard's cost is from the sum of its tables'.
 * :mod:`~harness.sharding.baselines`: random, naive and the greedy family, equal to the official
   functions; :mod:`~harness.sharding.torchrec_planner`: TorchRec's ``EmbeddingShardingPlanner``.
-* :mod:`~harness.sharding.metrics`: balance and paired per-task improvement with bootstrap CI.
+* :mod:`~harness.sharding.evaluate`: every method on every task under one oracle, OOMs counted.
+* :mod:`~harness.sharding.metrics`: paired per-task improvement with a bootstrap CI.
 """

@@ -121,3 +121,22 @@ def test_paired_improvement_skips_invalid_tasks_and_brackets_the_mean() -> None:
     assert result.tasks == 4 and result.skipped == 2
     assert result.mean == pytest.approx(np.mean([0.1, 0.2, 0.05, -0.05]))
     assert result.ci_low <= result.mean <= result.ci_high and result.max == pytest.approx(0.2)
+
+
+def test_evaluate_methods_counts_out_of_memory_instead_of_skipping() -> None:
+    from harness.sharding.baselines import run_baseline
+    from harness.sharding.evaluate import best_baseline, cost_matrix, evaluate_methods
+
+    tasks = [_task(cap=1.0), _task(cap=0.0055)]  # the second cap fits the greedy plans, not naive's round robin
+    methods = {m: (lambda task, m=m: run_baseline(task, m)) for m in ("naive", "size_greedy", "lookup_greedy")}
+    results = evaluate_methods(tasks, methods, SurrogateOracle(batch_size=4096))
+    assert len(results) == 6 and results["valid"].iloc[:3].all()
+    matrix = cost_matrix(results)
+    assert np.isfinite(matrix.loc[0]).all()
+    best = best_baseline(results, ["naive", "size_greedy", "lookup_greedy"])
+    assert best[0] == matrix.loc[0].min()
+    second = results[results["task"] == 1].set_index("method")
+    assert not second.loc["naive", "valid"] and second.loc["naive", "cost_ms"] == float("inf")
+    assert "out of memory" in second.loc["naive", "reason"]
+    assert second.loc["size_greedy", "valid"] and second.loc["lookup_greedy", "valid"]
+    assert best[1] == min(second.loc["size_greedy", "cost_ms"], second.loc["lookup_greedy", "cost_ms"])
