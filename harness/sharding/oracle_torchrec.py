@@ -6,6 +6,8 @@ distribution) from the table's size, pooling factor, batch and the topology's ba
 A device's phases are the sums over its pieces: forward = fwd_compute, forward comm = fwd_comms +
 input_dist_comms, backward comm = bwd_comms, backward = bwd_compute. The estimate is additive per
 table by construction, so it cannot show fusion effects: a sanity baseline and TorchRec's own view.
+A column piece is estimated as a whole table of the piece's width (TorchRec's column-wise shards
+of one table are costed the same way, shard by shard).
 """
 
 from __future__ import annotations
