@@ -141,8 +141,8 @@ def write_trace(path: "str | os.PathLike[str]", batches: "list[tuple[torch.Tenso
     compress = path.suffix == ".gz" if compress is None else compress
     with atomic_path(path) as tmp:
         if compress:
-            with gzip.open(tmp, "wb", compresslevel=1) as handle:
-                torch.save((indices, offsets, lengths), handle)
+            with gzip.GzipFile(tmp, "wb", compresslevel=1) as handle:
+                torch.save((indices, offsets, lengths), handle)  # type: ignore[arg-type]  # a GzipFile is a binary file
         else:
             torch.save((indices, offsets, lengths), tmp)
     return path
