@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -268,7 +268,7 @@ def cmd_data_download(args: argparse.Namespace, console: Console) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every `repro` command."""
-    parser = argparse.ArgumentParser(prog="repro", description="Reproduce DLRM-family recommendation papers "
+    parser = _Parser(prog="repro", description="Reproduce DLRM-family recommendation papers "
                                      "and check their claims. Data directory: --data-dir, else $REPRO_DATA_DIR, "
                                      "else ~/.cache/recrepro/datasets.")
     parser.add_argument("--version", action="version", version=f"repro (recrepro) {__version__}")
@@ -354,10 +354,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _with_parents(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
-    """An ArgumentParser class whose every instance inherits `common`'s options (``--debug``)."""
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error: the message and where the help is, exit status 2."""
 
-    class SubParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {failures.excerpt(message, 300)} "
+                                   f"(see `{self.prog} --help`)\n")
+
+
+def _with_parents(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    """A parser class whose every instance inherits `common`'s options (``--debug``)."""
+
+    class SubParser(_Parser):
         def __init__(self, *args: object, **kwargs: object) -> None:
             kwargs.setdefault("parents", [common])
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
