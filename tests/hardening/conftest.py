@@ -5,11 +5,14 @@ issue's groups: security holes, former tracebacks, former weak or silent message
 behind, and bad-input cases that already passed). The :func:`cli` fixture runs ``repro.cli.main``
 and asserts what every case shares: the expected exit code, no traceback in the output, at most
 `max_lines` lines on stderr, and no ``.partial`` or staging folder left under the folders given.
-Its observations feed the README's reliability tally (see ``tally.py``).
+Its observations feed the README's reliability tally: ``python tests/hardening/tally.py`` runs the
+corpus and rewrites that section (see there).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Callable, Iterable
 
 import pytest
 
+from corpus_state import DESELECTED, OBSERVED, PASSED
 from repro.cli import main
 
 KINDS = ("security", "traceback", "weak", "leftover", "bad-input")
@@ -32,6 +36,7 @@ class Outcome:
     err: str
     traceback: bool
     leftovers: list[Path]
+    expected_leftovers: bool
 
 
 def leftovers(folders: Iterable[Path]) -> list[Path]:
@@ -41,9 +46,6 @@ def leftovers(folders: Iterable[Path]) -> list[Path]:
         if folder.is_dir():
             found += [p for p in folder.rglob("*") if LEFTOVER.search(p.name)]
     return found
-
-
-OBSERVED: dict[str, list[Outcome]] = {}
 
 
 @pytest.fixture
@@ -62,7 +64,7 @@ def cli(capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest,
         captured = capsys.readouterr()
         text = captured.out + captured.err
         outcome = Outcome(code=got, out=captured.out, err=captured.err, traceback="Traceback (most recent call last)" in text,
-                          leftovers=leftovers(clean))
+                          leftovers=leftovers(clean), expected_leftovers=allow_leftovers)
         OBSERVED.setdefault(request.node.nodeid, []).append(outcome)
         assert not outcome.traceback, text
         assert got == code, f"exit {got}, expected {code}:\n{text}"
@@ -74,3 +76,35 @@ def cli(capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest,
         return outcome
 
     return run
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    DESELECTED.extend(items)
+
+
+TALLY_ENV = "REPRO_CORPUS_TALLY"  # a JSON file to write the observed tally to (tally.py sets it)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed:
+        PASSED.add(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With $REPRO_CORPUS_TALLY set, write what each corpus case did to that file."""
+    target = os.environ.get(TALLY_ENV)
+    if not target:
+        return
+    cases = []
+    for item in session.items:
+        marker = item.get_closest_marker("corpus")
+        if marker is None:
+            continue
+        seen = OBSERVED.get(item.nodeid, [])
+        cases.append({
+            "id": item.nodeid, "kind": marker.args[0], "passed": item.nodeid in PASSED,
+            "clear_error": any(o.code in (2, 130) and not o.traceback for o in seen),
+            "traceback": any(o.traceback for o in seen),
+            "partial_files": any(o.leftovers and not o.expected_leftovers for o in seen),
+        })
+    Path(target).write_text(json.dumps(cases, indent=1))

@@ -83,20 +83,26 @@ def test_unwritable_cache_folder(cli, tmp_path, monkeypatch):
 
 
 @pytest.mark.corpus("traceback")
-def test_no_space_left_while_writing_the_record(cli, tmp_path, results, monkeypatch):
-    def full(partial, record):  # type: ignore[no-untyped-def]
-        raise OSError(errno.ENOSPC, "No space left on device", str(partial / "record.json"))
+@pytest.mark.parametrize("checkpoint", [False, True], ids=["before-checkpoints", "after-checkpoints"])
+def test_no_space_left_removes_or_keeps_the_run_and_says_which(cli, tmp_path, results, monkeypatch, checkpoint):
+    def experiment(self):  # type: ignore[no-untyped-def]
+        def run(ctx):  # type: ignore[no-untyped-def]
+            if checkpoint:
+                ctx.work_dir.mkdir(parents=True, exist_ok=True)
+                (ctx.work_dir / "seed0.pt").write_bytes(b"checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device", str(ctx.work_dir / "seed1.pt"))
+        return run
 
-    monkeypatch.setattr(records, "finalize", full)
-    out = cli("run", "dlrm", "--profile", "smoke", "--results", str(results), "--no-figures", clean=[tmp_path],
-              max_lines=4, allow_leftovers=True)
-    assert "no space left" in out.err
+    monkeypatch.setattr(Paper, "experiment", experiment)
+    out = cli("run", "dlrm", "--profile", "smoke", "--results", str(results), "--no-figures", max_lines=4,
+              allow_leftovers=checkpoint, clean=[tmp_path])
+    text = " ".join(out.err.split())
+    assert "no space left" in text
     kept = list((results / "dlrm").glob(".*.partial"))
-    # the training finished and its checkpoints are kept: the message says how to resume
-    if kept:
-        assert "--resume" in out.err and f"--results {results}" in out.err
+    if checkpoint:
+        assert len(kept) == 1 and f"--results {results.resolve()}" in text and "--resume" in text
     else:
-        assert "nothing was kept" in out.err
+        assert not kept and "nothing was kept" in text
 
 
 # ------------------------------------------------------------------ markup characters in paths
