@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,14 +12,16 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "ci" / "nightly.sh"
 
 
-def nightly(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the script with `args` from the repository root."""
-    return subprocess.run(["bash", str(SCRIPT), *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+def nightly(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the script with `args` from the repository root (outside GitHub Actions unless `env` says so)."""
+    base = {k: v for k, v in os.environ.items() if k != "RUNNER_ENVIRONMENT"}
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**base, **(env or {})})
 
 
-def dry_run_lines(*args: str) -> dict[str, str]:
+def dry_run_lines(*args: str, env: dict[str, str] | None = None) -> dict[str, str]:
     """The ``--dry-run`` summary as ``{section: rest of line}``."""
-    proc = nightly("--dry-run", *args)
+    proc = nightly("--dry-run", *args, env=env)
     assert proc.returncode == 0, proc.stderr
     return dict(line.split(": ", 1) for line in proc.stdout.splitlines())
 
@@ -34,7 +37,13 @@ def test_default_selection_leaves_out_the_data_step() -> None:
     out = dry_run_lines()
     assert out["steps"] == "setup papers asv micro report"
     assert "profile=default device=cpu" in out["papers"]
-    assert "bench=<all> time-factor=1.10 quality-factor=1.01" in out["asv"]
+    assert "bench=<all> time-factor=1.10 time-gate=on quality-factor=1.01" in out["asv"]
+
+
+def test_time_gate_is_informational_on_github_hosted_runners() -> None:
+    assert "time-gate=off" in dry_run_lines(env={"RUNNER_ENVIRONMENT": "github-hosted"})["asv"]
+    assert "time-gate=on" in dry_run_lines(env={"RUNNER_ENVIRONMENT": "self-hosted"})["asv"]
+    assert "time-gate=on" in dry_run_lines("--time-gate", "on", env={"RUNNER_ENVIRONMENT": "github-hosted"})["asv"]
 
 
 def test_quick_means_smoke_profile_and_quick_asv() -> None:
@@ -57,6 +66,7 @@ def test_only_and_gpu_leg_options() -> None:
     (["--profile", "huge"], "--profile must be smoke, default or full"),
     (["--device", "tpu"], "--device must be cpu or cuda"),
     (["--base"], "--base needs a value"),
+    (["--time-gate", "maybe"], "--time-gate must be on, off or auto"),
 ])
 def test_bad_options_exit_2_with_the_reason(args: list[str], message: str) -> None:
     proc = nightly("--dry-run", *args)
