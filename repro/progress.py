@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TransferSpeedColumn)
 from rich.table import Table
@@ -65,8 +66,8 @@ class ConsoleProgress:
                            f"{self._last_rate:,.0f} examples/s, {seconds:.1f} s", highlight=False)
 
     def log(self, message: str) -> None:
-        """Print a line the user should read."""
-        self.console.print(message, highlight=False)
+        """Print a line the user should read (as plain text: paths may hold rich markup such as ``[/]``)."""
+        self.console.print(message, highlight=False, markup=False)
 
 
 def download_with_bar(spec: DatasetSpec, data_dir: Path, console: Console,
@@ -85,7 +86,7 @@ def download_with_bar(spec: DatasetSpec, data_dir: Path, console: Console,
     for item in results:
         note = "already present, checksum ok" if item.skipped else (
             "checksum verified" if item.verified else "no official checksum: recorded sha256 " + item.sha256)
-        console.print(f"{item.path}: {note}", highlight=False)
+        console.print(f"{item.path}: {note}", highlight=False, markup=False)
     return results
 
 
@@ -136,7 +137,7 @@ def verdict_table(record: dict[str, Any]) -> Table:
 def print_summary(console: Console, record: dict[str, Any], run_dir: str) -> None:
     """Print the protocol notes, the verdict table and the counts of a finished run."""
     for note in record.get("protocol_notes", []):
-        console.print(f"[bold yellow]protocol:[/] {note}", highlight=False)
+        console.print(f"[bold yellow]protocol:[/] {escape(str(note))}", highlight=False)
     console.print(verdict_table(record))
     counts = record["verdict_counts"]
     console.print(", ".join(f"[{STATUS_STYLE[k]}]{n} {k}[/]" for k, n in counts.items())

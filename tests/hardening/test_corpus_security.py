@@ -81,3 +81,33 @@ def test_record_run_id_must_match_its_folder(cli, tmp_path):
     write(tmp_path / "results", record(run_id="20250101T120000Z-smoke-000000"), run_id=RUN_A)
     out = cli("list", "--results", str(tmp_path / "results"), code=0)
     assert "differs from its folder name" in out.err
+
+
+@pytest.mark.corpus("leftover")
+def test_report_removes_the_staging_folders_of_a_killed_build(cli, tmp_path):
+    import subprocess
+    import sys
+
+    write(tmp_path / "results", record())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = [tmp_path / f".site.{dead_pid}-abcdef.tmp", tmp_path / f".site.{dead_pid}-123456.old"]
+    live = tmp_path / f".site.{os.getpid()}-fedcba.tmp"  # a build in progress in a live process
+    for folder in (*stale, live):
+        folder.mkdir()
+        (folder / "index.html").write_text("half-built")
+    cli("report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "site"), code=0)
+    assert not any(p.exists() for p in stale)
+    assert live.is_dir()
+    live.joinpath("index.html").unlink()
+    live.rmdir()
+
+
+def test_finalize_fsyncs_the_results_folder(tmp_path, monkeypatch):
+    from repro import records
+
+    synced = []
+    monkeypatch.setattr(records, "fsync_dir", synced.append)
+    run_id, partial = records.new_run(tmp_path, "dlrm", "smoke")
+    final = records.finalize(partial, record(run_id=run_id))
+    assert synced == [final.parent]
