@@ -386,7 +386,8 @@ def _stderr() -> Console:
 
 
 def _report_failure(message: str) -> None:
-    _stderr().print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    """Print the one-line (at most a few lines, bounded in length) message of a failure."""
+    _stderr().print(f"[bold red]error:[/] {escape(failures.bounded_message(message))}", highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from harness.errors import UserError
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXCERPT_CHARS = 200
+MESSAGE_CHARS = 4000  # a whole message is cut there, whatever it quotes
 
 
 class RunInterrupted(Exception):
@@ -32,6 +33,14 @@ def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def bounded_message(message: str, limit: int = MESSAGE_CHARS) -> str:
+    """`message` cut in the middle to about `limit` characters, so its start (what) and end (the fix) stay."""
+    if len(message) <= limit:
+        return message
+    head, tail = message[: limit // 2], message[-limit // 4:]
+    return f"{head}… ({len(message) - len(head) - len(tail):,} characters left out) …{tail}"
 
 
 _OS_FIXES: dict[int, str] = {

@@ -235,3 +235,9 @@ def test_version_and_completion(cli):
     assert "recrepro" in cli("--version", code=0).out
     assert "_shtab_repro" in cli("completion", "bash", code=0).out
     assert "#compdef repro" in cli("completion", "zsh", code=0).out
+
+
+@pytest.mark.corpus("weak")
+def test_a_huge_argument_is_quoted_as_a_bounded_excerpt(cli):
+    out = cli("run", "x" * 200_000)
+    assert len(out.err) < 5000 and "unknown paper id" in out.err and "`repro list` shows every paper" in out.err
