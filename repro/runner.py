@@ -301,6 +301,9 @@ def _launch_workers(request: RunRequest, run_id: str, partial: Path, console: Co
     if not request.figures:
         argv.append("--no-figures")
     console.print(f"launching {request.nproc} processes: torchrun {escape(shlex.join(argv))}", highlight=False)
+    # torchrun sets OMP_NUM_THREADS=1 for its workers when unset, with a banner saying so; set it the
+    # same way here (each rank then sets the run's torch thread count itself), without the banner.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         torchrun(parse_args(argv))
     except Exception as exc:  # torchrun raises ChildFailedError with each rank's traceback
