@@ -51,7 +51,9 @@ def observe() -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "tally.json"
         env = {**os.environ, "REPRO_CORPUS_TALLY": str(out), "PYTHONPATH": str(REPO)}
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/hardening"],
+        # the README check is left out: it compares against the section this run is about to rewrite
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/hardening",
+                        "--deselect", "tests/hardening/test_readme_tally.py::test_readme_tally_counts_every_corpus_case"],
                        cwd=REPO, env=env, check=False)
         return json.loads(out.read_text())
 
