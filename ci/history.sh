@@ -18,6 +18,7 @@ log() { printf '[history] %s\n' "$*" >&2; }
 restore() {
   local dir="$1" records="$2"
   rm -rf "$dir"
+  git worktree prune  # a folder removed above (an earlier run on the same runner) is forgotten too
   if git fetch --quiet --depth=1 origin "$BRANCH" 2>/dev/null; then
     git worktree add --quiet --detach "$dir" FETCH_HEAD
     log "restored $(find "$dir/records" -mindepth 2 -maxdepth 2 -type d 2>/dev/null | wc -l) earlier runs from $BRANCH"
