@@ -119,9 +119,10 @@ selected() {
   [ "$1" != data ] || [ "$download_data" = 1 ]
 }
 
-PY=.venv/bin/python
+# The tools of .venv; NIGHTLY_PY / NIGHTLY_ASV stand in for them in tests/ci/test_nightly_script.py.
+PY="${NIGHTLY_PY:-.venv/bin/python}"
 REPRO=.venv/bin/repro
-ASV=.venv/bin/asv
+ASV="${NIGHTLY_ASV:-.venv/bin/asv}"
 
 need_venv() {
   [ -x "$PY" ] || die ".venv is missing: run the setup step (bash scripts/bootstrap.sh) first"

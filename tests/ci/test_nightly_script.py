@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,32 @@ def test_a_failing_step_is_named_and_fails_the_script() -> None:
     assert proc.returncode == 1
     assert "baseline 'no-such-commit' is not a commit" in proc.stderr
     assert "failed steps: asv" in proc.stderr
+
+
+FAKE_ASV = """#!/usr/bin/env bash
+# asv stand-in: `continuous` fails (a regression) for the benchmarks named in $FAIL_GATES (time, quality)
+case "$1" in
+  continuous) case "$*" in *"(?!bench_quality"*) gate=time ;; *) gate=quality ;; esac
+              case " $FAIL_GATES " in *" $gate "*) exit 1 ;; esac ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.parametrize(("runner", "failing", "rc", "line"), [
+    ("github-hosted", "time", 0, "time (informational, shared runner)"),
+    ("self-hosted", "time", 1, "time: a benchmark regressed"),
+    ("github-hosted", "quality", 1, "quality: a track_* benchmark regressed"),
+    ("github-hosted", "", 0, None),
+])
+def test_time_gate_informs_on_hosted_runners_and_quality_always_gates(tmp_path, runner, failing, rc, line) -> None:
+    fake = tmp_path / "asv"
+    fake.write_text(FAKE_ASV)
+    fake.chmod(0o755)
+    status = tmp_path / "status"
+    proc = nightly("--only", "asv", "--base", "HEAD", "--status", str(status),
+                   env={"RUNNER_ENVIRONMENT": runner, "NIGHTLY_ASV": str(fake), "NIGHTLY_PY": sys.executable,
+                        "FAIL_GATES": failing})
+    assert proc.returncode == rc, proc.stderr
+    lines = (status / "asv-regressions").read_text().splitlines()
+    assert (lines == []) if line is None else (len(lines) == 1 and lines[0].startswith(line)), lines
