@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Any, Callable, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -92,7 +92,7 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     runs_by_paper: dict[str, list[dict]] = {}
     for record in scan.records:  # oldest first
         runs_by_paper.setdefault(Path(record["_dir"]).parent.name, []).append(record)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for paper in papers.values():
         latest = latest_real(runs_by_paper.get(paper.id, [])) if paper.implemented else None
         rows.append({"id": paper.id, "title": paper.title, "year": paper.year, "arxiv": paper.arxiv,

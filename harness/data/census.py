@@ -413,7 +413,7 @@ def load_census(data_dir: Path, education_label: str = DEFAULT_EDUCATION_LABEL, 
                   "val": test_frame.iloc[np.sort(order[n_train:n_train + n_val])],
                   "test": test_frame.iloc[np.sort(order[n_train + n_val:])]}
         protocol = FALLBACK_PROTOCOL
-        found = f"only its {train_path.name} head sample is present (unused)" if is_head else "it is absent"
+        found = f"only its {train_path.name} head sample is present (unused)" if is_head and train_path else "it is absent"
         notes.append(f"PROTOCOL: {PROTOCOL_TEXT[FALLBACK_PROTOCOL]}. (Looked for "
                      f"{SPEC.path(data_dir, TRAIN_FILE.name)}: {found}.) Put the official file there "
                      f"(`repro data download {SPEC.id}`) to run the paper's protocol.")
