@@ -71,8 +71,15 @@ def use_style() -> None:
     plt.rcParams.update({"svg.hashsalt": SVG_SALT, "figure.dpi": 110})
 
 
-def save(fig: Figure, out: Path, name: str) -> list[Path]:
-    """Write `fig` as ``<name>.png`` and ``<name>.svg`` into `out`; the same figure gives the same bytes."""
+def save(fig: Figure | None, out: Path, name: str) -> list[Path]:
+    """Write `fig` as ``<name>.png`` and ``<name>.svg`` into `out`; the same figure gives the same bytes.
+
+    `fig` None (a drawing function found nothing of its figure in the record) writes nothing, so
+    one figure missing from a record does not cost the others.
+    """
+    if fig is None:
+        print(f"{name}: not drawn (nothing of it in this record)")
+        return []
     paths = []
     for ext, options in (("png", {"dpi": 150}), ("svg", {"metadata": {"Date": None}})):
         path = Path(out) / f"{name}.{ext}"
@@ -211,15 +218,16 @@ def seed_band_grid(data: pd.DataFrame, x: str, y: str = "value", col: str | None
                    order: Sequence[Any] | None = None, col_order: Sequence[Any] | None = None,
                    row_order: Sequence[Any] | None = None, paper: pd.DataFrame | None = None,
                    labels: Mapping[Any, str] | None = None, title: str = "",
-                   panel_size: tuple[float, float] = (4.2, 3.8), sharey: bool | str = False) -> Figure:
+                   panel_size: tuple[float, float] = (4.2, 3.8), sharey: bool | str = False) -> Figure | None:
     """:func:`seed_band` in a grid: one panel per (`row`, `col`) value of `data`.
 
     `paper` holds the paper's numbers as rows with the same `x` / `col` / `row` columns as `data`
     plus ``value`` and ``tolerance`` (e.g. :func:`paper_values` with the model name mapped).
     `labels` renames panel titles (the `col` values) and y labels (the `row` values, else `y`).
+    None when `data` is empty (the record measured none of it).
     """
-    if data.empty:
-        raise UserError(f"nothing to draw: no run of the record measured what this figure shows ({y} by {x})")
+    if data.empty or x not in data or y not in data:
+        return _nothing(f"no run measured {y} by {x}")
     labels = labels or {}
     rows = list(row_order) if row_order is not None else (list(dict.fromkeys(data[row])) if row else [None])
     cols = list(col_order) if col_order is not None else (list(dict.fromkeys(data[col])) if col else [None])
@@ -250,17 +258,19 @@ def tradeoff_grid(data: pd.DataFrame, x: str, y: str, hue: str, col: str | None 
                   point: str = "model", hue_order: Sequence[Any] | None = None, col_order: Sequence[Any] | None = None,
                   paper_x: pd.DataFrame | None = None, paper_y: pd.DataFrame | None = None,
                   labels: Mapping[Any, str] | None = None, ylabels: Mapping[Any, str] | None = None,
-                  xscale: str = "linear", title: str = "", panel_size: tuple[float, float] = (5.0, 4.0)) -> Figure:
+                  xscale: str = "linear", title: str = "", panel_size: tuple[float, float] = (5.0, 4.0)) -> Figure | None:
     """Quality `y` against a size `x`: per `point` (a model) the mean with ± std bars in both, per-seed
     dots faint, the points of one `hue` family joined in order of `x`; one panel per `col` value.
 
     `data` has one row per run (see :func:`wide_runs`). `paper_x` / `paper_y` hold the paper's
     numbers on either axis (columns ``value``, ``tolerance`` and `col` if given): a shaded band.
     `labels` renames `x`, `y`, `hue` and the `col` values (panel titles); `ylabels` gives a panel
-    its own y label (by `col` value) when `y` means a different metric per panel.
+    its own y label (by `col` value) when `y` means a different metric per panel. None when no run
+    has both `x` and `y`.
     """
-    if data.empty or x not in data or y not in data:
-        raise UserError(f"nothing to draw: no run of the record measured both {x} and {y}")
+    if data.empty or x not in data or y not in data or data[[x, y]].dropna().empty:
+        return _nothing(f"no run measured both {x} and {y}")
+    data = data.dropna(subset=[x, y])
     labels = labels or {}
     cols = list(col_order) if col_order is not None else (list(dict.fromkeys(data[col])) if col else [None])
     families = list(hue_order) if hue_order is not None else list(dict.fromkeys(data[hue]))
@@ -313,7 +323,7 @@ def curves_grid(curves: pd.DataFrame, panels: Sequence[str], x: str = "epoch", h
     labels = labels or {}
     panels = [p for p in panels if p in curves]
     if curves.empty or x not in curves or not panels:
-        return None
+        return _nothing(f"the runs have no training curve with {x} and any of {', '.join(panels) or 'the panels'}")
     order = list(hue_order) if hue_order is not None else list(dict.fromkeys(curves[hue]))
     palette = dict(zip(order, sns.color_palette("colorblind", len(order))))
     fig, axes = plt.subplots(1, len(panels), figsize=(panel_size[0] * len(panels), panel_size[1]), squeeze=False)
@@ -347,7 +357,7 @@ def claims_figure(record: Mapping[str, Any], ncols: int = 4, panel_size: tuple[f
     """
     claims = claims_frame(record)
     if claims.empty:
-        return None
+        return _nothing("the record has no claims")
     runs = runs_frame(record)
     ncols = min(ncols, len(claims))
     nrows = math.ceil(len(claims) / ncols)
@@ -375,6 +385,12 @@ def legend_below(fig: Figure, paper: bool = True, threshold: bool = False) -> No
 
 
 # ---------------------------------------------------------------- helpers
+
+def _nothing(reason: str) -> None:
+    """Say why a figure is not drawn (shown in the executed notebook) and return None."""
+    print(f"not drawn: {reason}")
+    return None
+
 
 def _is_number(value: Any) -> bool:
     """A finite int or float (not a bool)."""
