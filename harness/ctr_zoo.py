@@ -157,9 +157,9 @@ def zoo_study(ctx: ExperimentContext, p: ZooParams, variants: Mapping[str, Varia
                                                           default_dataset=FRAPPE))
 
 
-def tuning(p: ZooParams, tuned_by: Mapping[str, str] | None = None) -> LrTuning:
-    """The profile's equal tuning budget: ``p.lr_grid`` on ``p.tuning_seed``, by validation AUC."""
-    return LrTuning(grid=p.lr_grid, seed=p.tuning_seed, tuned_by=dict(tuned_by or {}))
+def tuning(p: ZooParams, tuned_by: Mapping[str, str] | None = None, select: str = "val_auc") -> LrTuning:
+    """The profile's equal tuning budget: ``p.lr_grid`` on ``p.tuning_seed``, by the validation metric `select`."""
+    return LrTuning(grid=p.lr_grid, seed=p.tuning_seed, tuned_by=dict(tuned_by or {}), select=select)
 
 
 def recipe_note(p: ZooParams) -> str:
