@@ -8,7 +8,8 @@ evaluated at fractions of the pass (:func:`harness.study.metrics_at_fractions`).
   flattened embeddings and their pairwise dot products, top MLP ``dlrm_top``): the baseline of
   Tables 2 and 3, and the module each DHEN layer ensembles;
 * ``dhen_n<N>``: DHEN with ``N`` layers of ``modules`` (:class:`papers.dhen.dhen.DHEN`);
-* ``moe_e<E>``: the baseline whose top MLP is widened into ``E`` softmax-gated experts (Table 3).
+* ``moe_n<N>``: the baseline whose top MLP is widened into softmax-gated experts, as many as make
+  its FLOPs about those of ``dhen_n<N>`` (Table 3; ``moe_experts`` and ``moe_matches`` pair them).
 
 Derived per run and checkpoint: ``ne_gain_pct_at_<f>pct``, the relative test NE reduction
 against ``dlrm`` of the same seed at the same checkpoint (Table 2's "NE diff", sign flipped so a
@@ -43,6 +44,11 @@ def checkpoint_tag(fraction: float) -> str:
     return f"at_{round(100 * fraction)}pct"
 
 
+def moe_name(depth: int) -> str:
+    """The mixture of experts compared with ``dhen_n<depth>`` at about equal FLOPs: ``moe_n<depth>``."""
+    return f"moe_n{depth}"
+
+
 def dhen_builder(p: Params, num_layers: int) -> Callable[[Splits], nn.Module]:
     """A DHEN of `num_layers` layers sized by the profile."""
     return lambda splits: DHEN(fields_of(splits, p), num_layers, p.modules, p.ensemble,  # type: ignore[arg-type]
@@ -62,11 +68,11 @@ def variants(p: Params) -> dict[str, Variant]:
         out[f"dhen_n{n}"] = zoo_variant(f"DHEN, {n} layer(s) of {' + '.join(p.modules)} ({p.ensemble} ensemble), "
                                         f"module MLP {list(p.dlrm_hidden)}, head {list(p.head)}",
                                         dhen_builder(p, n), p, {"family": "dhen", "layers": n}, measure)
-    for e in p.moe_experts:
-        out[f"moe_e{e}"] = zoo_variant(f"AdvancedDLRM with its top MLP {list(p.dlrm_top)} widened into {e} "
-                                       "softmax-gated dense experts", lambda s, e=e: FieldDLRM(
-                                           fields_of(s, p), p.dlrm_top, True, experts=e), p,
-                                       {"family": "moe", "experts": e}, measure)
+    for e, n in zip(p.moe_experts, p.moe_matches):
+        out[moe_name(n)] = zoo_variant(f"AdvancedDLRM with its top MLP {list(p.dlrm_top)} widened into {e} "
+                                       f"softmax-gated dense experts (FLOPs matched to dhen_n{n})",
+                                       lambda s, e=e: FieldDLRM(fields_of(s, p), p.dlrm_top, True, experts=e), p,
+                                       {"family": "moe", "experts": e, "matches": f"dhen_n{n}"}, measure)
     return out
 
 
@@ -84,7 +90,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     gains = {f"ne_gain_pct_{checkpoint_tag(f)}": (f"test_ne_{checkpoint_tag(f)}", ne_reduction_pct)
              for f in p.checkpoints}
     relative_to_baseline(runs, lambda model: BASELINE if model != BASELINE else None, gains)
-    matched = {f"dhen_n{n}": f"moe_e{e}" for e, n in zip(p.moe_experts, p.moe_matches)}
+    matched = {f"dhen_n{n}": moe_name(n) for n in p.moe_matches}
     relative_to_baseline(runs, matched.get, {"flops_vs_moe": ("flops_per_example", ratio)})
     manifest = tuned.result.first_data().manifest
     train_rows = manifest.get("splits", {}).get("train")
@@ -100,7 +106,8 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
              f"{list(p.dlrm_top)}, DHEN's layers ensemble {' + '.join(p.modules)} modules.",
              "Mixture of experts: every expert is the baseline's top MLP, one softmax gate over the same input, "
              "all experts computed (a dense mixture, as Table 3's FLOPs growing with the expert count imply); "
-             f"compared at about equal FLOPs: " + ", ".join(f"{d} vs {m}" for d, m in matched.items()) + ".",
+             "compared at about equal FLOPs: " + ", ".join(f"dhen_n{n} vs {e} experts ({moe_name(n)})" for e, n in
+                                                      zip(p.moe_experts, p.moe_matches)) + ".",
              "FLOPs per example count the forward pass's matrix products (2 per multiply-add, "
              "torch.utils.flop_counter), not element-wise operations or embedding lookups."]
     return ExperimentResult(runs=runs, dataset=manifest, protocol_notes=notes, models=tuned.result.models)

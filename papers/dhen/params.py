@@ -31,6 +31,6 @@ class Params(ZooParams):
     head: tuple[int, ...] = (64, 32)
     """DHEN's prediction MLP hidden widths; the AdvancedDLRM baseline's top MLP is ``dlrm_top``."""
     moe_experts: tuple[int, ...] = (4, 8)
-    """Expert counts of the mixture-of-experts baselines ``moe_e<E>`` (Table 3: 4, 8, 16)."""
+    """Expert counts of the mixture-of-experts baselines (Table 3: 4, 8, 16), one per entry of ``moe_matches``."""
     moe_matches: tuple[int, ...] = (2, 4)
-    """The DHEN depth each MoE of ``moe_experts`` is compared with at (about) equal FLOPs."""
+    """The DHEN depth each MoE of ``moe_experts`` is compared with at (about) equal FLOPs; the MoE runs as ``moe_n<depth>``."""
