@@ -55,6 +55,11 @@ def dhen_builder(p: Params, num_layers: int) -> Callable[[Splits], nn.Module]:
                                dlrm_hidden=p.dlrm_hidden, head=p.head)
 
 
+def moe_builder(p: Params, experts: int) -> Callable[[Splits], nn.Module]:
+    """The AdvancedDLRM baseline with its top MLP widened into `experts` gated experts."""
+    return lambda splits: FieldDLRM(fields_of(splits, p), p.dlrm_top, True, experts=experts)
+
+
 def variants(p: Params) -> dict[str, Variant]:
     """The AdvancedDLRM baseline, DHEN at every depth, and the MoE widenings."""
     if len(p.moe_experts) != len(p.moe_matches) or not set(p.moe_matches) <= set(p.layers):
@@ -71,7 +76,7 @@ def variants(p: Params) -> dict[str, Variant]:
     for e, n in zip(p.moe_experts, p.moe_matches):
         out[moe_name(n)] = zoo_variant(f"AdvancedDLRM with its top MLP {list(p.dlrm_top)} widened into {e} "
                                        f"softmax-gated dense experts (FLOPs matched to dhen_n{n})",
-                                       lambda s, e=e: FieldDLRM(fields_of(s, p), p.dlrm_top, True, experts=e), p,
+                                       moe_builder(p, e), p,
                                        {"family": "moe", "experts": e, "matches": f"dhen_n{n}"}, measure)
     return out
 
