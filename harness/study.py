@@ -402,14 +402,16 @@ def run_tuned_study(ctx: ExperimentContext, design: StudyDesign, tuning: LrTunin
                          + (f" (that of {tuning.tuned_by[m]})" if m in tuning.tuned_by else ""))
     evaluated = run_study(ctx, design, jobs=[(lr_trial(m, chosen[m]), seed) for seed in ctx.seeds for m in models],
                           study=study)
-    runs = [dataclasses.replace(run, model=run.model.rpartition(LR_TRIAL)[0], metrics={**run.metrics, "lr": chosen[
-        run.model.rpartition(LR_TRIAL)[0]]}) for run in evaluated.runs]
+    runs = []
+    for run in evaluated.runs:
+        model = run.model.rpartition(LR_TRIAL)[0]
+        runs.append(dataclasses.replace(run, model=model, metrics={**run.metrics, "lr": chosen[model]}))
     described = {}
     for name, description in evaluated.models.items():
         model = name.rpartition(LR_TRIAL)[0]
+        per_rate = score[tuning.tuned_by.get(model, model)]
         described[model] = {**description, "lr": chosen[model], "lr_grid": list(tuning.grid),
-                            f"tuning_{tuning.select}": {f"{lr:g}": v for lr, v in score.get(
-                                tuning.tuned_by.get(model, model), {}).items()}}
+                            f"tuning_{tuning.select}": {f"{lr:g}": value for lr, value in per_rate.items()}}
     return TunedStudy(StudyResult(runs=runs, models=described, data={**trials.data, **evaluated.data}),
                       chosen, trials.runs)
 
