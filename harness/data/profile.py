@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.data.api import Splits, load_splits
-from harness.data.synthetic import write_criteo_tsv, write_movielens
+from harness.data.synthetic import write_criteo_tsv, write_frappe_libfm, write_movielens
 from harness.errors import ConfigError
 
 CRITEO_KAGGLE_DLRM = "criteo-kaggle-dlrm"
@@ -26,7 +26,9 @@ def profile_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], se
                    default_dataset: str = CRITEO_KAGGLE_DLRM) -> Splits:
     """The train/val/test loaders of ``params["dataset"]`` (else `default_dataset`) for one seed.
 
-    Synthetic files (Criteo TSV or a MovieLens release) go under ``work_dir/synthetic`` and the
+    Synthetic files (Criteo TSV, a MovieLens release, or Frappe libfm files: `synthetic_rows`
+validation rows and half as many test rows, plus four times as many train rows for
+``frappe-bars``) go under ``work_dir/synthetic`` and the
     preprocessed cache under ``work_dir/cache``; `seed` orders the training batches.
     """
     dataset = str(params.get("dataset", default_dataset))
@@ -39,6 +41,12 @@ def profile_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], se
         release = dataset.split("-")[1]
         data_dir = work_dir / "synthetic"
         write_movielens(data_dir / f"movielens_{release}", release, rows=rows, seed=0)
+    elif rows > 0 and dataset.startswith("frappe"):
+        data_dir = work_dir / "synthetic"
+        parts = {"validation": rows, "test": max(rows // 2, 1)}
+        if dataset == "frappe-bars":
+            parts["train"] = 4 * rows
+        write_frappe_libfm(data_dir / "frappe_nfm", parts, seed=0)
     elif rows > 0:
         raise ConfigError(f"synthetic_rows: no synthetic generator for dataset {dataset!r}; "
                           "set synthetic_rows = 0 to read the real files")
