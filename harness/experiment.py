@@ -1,9 +1,10 @@
 """The contract between the runner (`repro run`) and a paper's reproduction.
 
 A paper folder exposes ``experiment.run(ctx: ExperimentContext) -> ExperimentResult``. The runner
-builds the context (profile, seeds, device, data directory, a progress sink), the paper trains its
-models and returns per-(model, seed) metrics and curves; the runner then evaluates the claims,
-writes the run record and prints the verdicts. Keeping this contract in the harness lets a paper
+builds the context (profile, seeds, device, data directory, the paper's typed parameters, a
+progress sink), the paper trains its models (through :func:`harness.study.run_study`) and returns
+per-(model, seed) metrics and curves; the runner then evaluates the claims, writes the run record
+and prints the verdicts. Keeping this contract in the harness lets a paper
 stay ignorant of the CLI, the claims engine and the report.
 
 Quantities named in claims are ``"<model>:<metric>"``; :meth:`ExperimentResult.measurements`
@@ -53,8 +54,9 @@ class NullProgress:
 class ExperimentContext:
     """Everything a paper's `run` needs, resolved by the runner.
 
-    `params` are the profile's parameters from the paper's ``paper.toml`` (after CLI overrides);
-    `work_dir` is a scratch folder inside the run record for checkpoints and caches.
+    `params` is the paper's ``Params`` dataclass (``papers/<id>/params.py``) filled from the
+    profile's ``paper.toml`` table after the ``--set`` overrides; `work_dir` is a scratch folder
+    inside the run record for checkpoints and caches.
     """
 
     paper_id: str
@@ -63,14 +65,19 @@ class ExperimentContext:
     device: str
     data_dir: Path
     work_dir: Path
-    params: dict[str, Any]
+    params: Any
     progress: Progress = field(default_factory=NullProgress)
     jobs: int = 1  # independent (model, seed) trainings run side by side (harness.parallel)
 
 
 @dataclass
 class SeedRun:
-    """One trained (model, seed): its final metrics, its per-epoch curve, and its cost."""
+    """One trained (model, seed): its final metrics, its per-epoch curve, and its cost.
+
+    `wall_time_s` is the training loop's time with its evaluations (summed over resumes); for a run
+    derived from a trained model without training (e.g. its quantized tables), the derivation's and
+    its evaluation's.
+    """
 
     model: str
     seed: int

@@ -5,7 +5,8 @@ on one CPU thread, so on a machine with more cores than one training can use, ru
 side by side is the cheap way to use it (``repro run <id> --jobs N``). Every job seeds itself
 (:func:`harness.train.trainer.seed_everything`), so its result does not depend on which
 worker ran it or in what order: one worker and N workers give bitwise the same metrics (tested
-on AdaTT in tests/adatt/test_experiment.py). This is process-level parallelism of independent jobs; training one model across
+on AdaTT in tests/adatt/test_experiment.py). :func:`harness.study.run_study` runs every paper's
+(variant, seed) jobs through here. This is process-level parallelism of independent jobs; training one model across
 processes is torch.distributed's business (:mod:`harness.train.distributed`).
 
 Workers are started with ``spawn`` (forking a process whose OpenMP pool is running can hang) and

@@ -108,7 +108,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     request = RunRequest(paper_id=args.paper, profile=args.profile, seeds=args.seeds, device=args.device,
                          data_dir=args.data_dir, results_dir=_results_dir(args), resume=args.resume,
-                         nproc=args.nproc, figures=not args.no_figures, threads=args.threads, jobs=args.jobs)
+                         nproc=args.nproc, figures=not args.no_figures, threads=args.threads, jobs=args.jobs,
+                         overrides=tuple(args.set or ()))
     run(request, console)
     return 0
 
@@ -262,7 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch CPU threads per process (default: the profile's, else one per core)")
     p.add_argument("--jobs", type=_positive_int,
                    help="independent (model, seed) trainings run side by side in worker processes "
-                        "(default: the profile's, else 1; papers that train one model per run ignore it)")
+                        "(default: the profile's, else 1)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a profile parameter (repeatable; dotted keys reach nested tables, e.g. "
+                        "tasks.0.epochs=2; values are TOML literals); recorded in the run's config")
     p.add_argument("--no-figures", action="store_true", help="skip the figure notebook after the run")
     p.set_defaults(func=cmd_run)
 

@@ -3,13 +3,17 @@
 Planned papers come from ``repro/catalog.toml``. A paper is *implemented* when
 ``papers/<id>/paper.toml`` exists; that file declares its metadata, profiles and claims as data
 and is validated on load: an unknown key, a missing field or a bad value raises
-:class:`~harness.errors.ConfigError` naming the file and the key.
+:class:`~harness.errors.ConfigError` naming the file and the key. A paper's profile parameters
+are typed by the ``Params`` dataclass of its ``papers/<id>/params.py``
+(:func:`harness.params.parse_params`): every profile's ``params`` table is checked against it here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
+import importlib.util
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +23,7 @@ from typing import Any, Callable
 import papers
 from repro.claims import KINDS, RELATION_OPS, Claim
 from harness.errors import ConfigError, UserError
+from harness.params import apply_overrides, parse_params
 
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
 PAPERS_DIR = Path(papers.__file__).resolve().parent  # the installed `papers` package, wheel or checkout
@@ -56,6 +61,17 @@ class Paper:
     claims: tuple[Claim, ...] = ()
     folder: Path | None = None
     protocol: dict[str, Any] = field(default_factory=dict)  # [paper_protocol]: the paper's own setup
+    params_type: type | None = None
+
+    def parse_params(self, raw: dict[str, Any], overrides: list[str] | None = None,
+                     where: str = "params") -> Any:
+        """`raw` profile parameters with the ``--set`` `overrides` applied, as the paper's ``Params``."""
+        if self.params_type is None:
+            raise ConfigError(f"{self.id}: no papers/{self.id.replace('-', '_')}/params.py declares its Params")
+        if overrides:
+            raw = apply_overrides(raw, overrides)
+            where = f"{where} (with --set {' --set '.join(overrides)})"
+        return parse_params(self.params_type, raw, where)
 
     @property
     def status(self) -> str:
@@ -153,7 +169,30 @@ def _parse_claim(raw: dict[str, Any], where: str) -> Claim:
     return Claim(**{**raw, **floats})
 
 
-def _parse_profiles(raw: dict[str, Any], path: Path) -> dict[str, Profile]:
+def _params_type(path: Path) -> type:
+    """The ``Params`` dataclass of the ``params.py`` next to `path` (a ``paper.toml``).
+
+    Papers of the installed ``papers`` package are imported by module name (worker processes
+    unpickle their parameters by it); a folder elsewhere (tests) is loaded from its file.
+    """
+    file = path.with_name("params.py")
+    if not file.exists():
+        raise ConfigError(f"{path}: {file} is missing; an implemented paper declares its typed profile "
+                          "parameters there (a frozen dataclass named Params, see harness/params.py)")
+    if path.parent.parent.resolve() == PAPERS_DIR:
+        module = importlib.import_module(f"papers.{path.parent.name}.params")
+    else:
+        spec = importlib.util.spec_from_file_location(f"_paper_params_{path.parent.name}_{abs(hash(str(file)))}", file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    params_type = getattr(module, "Params", None)
+    if not dataclasses.is_dataclass(params_type):
+        raise ConfigError(f"{module.__file__}: must declare Params, a frozen dataclass of the profile parameters")
+    return params_type  # type: ignore[return-value]
+
+
+def _parse_profiles(raw: dict[str, Any], path: Path, params_type: type) -> dict[str, Profile]:
     profiles: dict[str, Profile] = {}
     for name, table in raw.items():
         where = f"{path}: [profiles.{name}]"
@@ -167,6 +206,7 @@ def _parse_profiles(raw: dict[str, Any], path: Path) -> dict[str, Profile]:
         for key in ("threads", "jobs"):
             if table.get(key, 1) < 1:
                 raise ConfigError(f"{where}: key '{key}' must be >= 1, got {table[key]}")
+        parse_params(params_type, table.get("params", {}), f"{where} params")
         profiles[name] = Profile(name=name, description=table["description"], seeds=table["seeds"],
                                  params=dict(table.get("params", {})), threads=table.get("threads"),
                                  jobs=table.get("jobs", 1))
@@ -184,6 +224,7 @@ def load_paper_file(path: Path, entry: dict[str, Any]) -> Paper:
         raise ConfigError(f"{path}: key 'id' is {raw['id']!r} but the folder is papers/{entry['id']}/")
     if raw["arxiv"] != entry["arxiv"]:
         raise ConfigError(f"{path}: key 'arxiv' is {raw['arxiv']!r}, the catalog says {entry['arxiv']!r}")
+    params_type = _params_type(path)
     claims = []
     seen: set[str] = set()
     for i, table in enumerate(raw["claims"]):
@@ -203,8 +244,8 @@ def load_paper_file(path: Path, entry: dict[str, Any]) -> Paper:
                  family=raw.get("family", entry["family"]), public_data=entry["public_data"],
                  implemented=True, authors=tuple(raw["authors"]), venue=raw["venue"],
                  datasets=tuple(raw["datasets"]), code=raw.get("code", ""),
-                 profiles=_parse_profiles(raw["profiles"], path), claims=tuple(claims), folder=path.parent,
-                 protocol=dict(protocol))
+                 profiles=_parse_profiles(raw["profiles"], path, params_type), claims=tuple(claims),
+                 folder=path.parent, params_type=params_type, protocol=dict(protocol))
 
 
 def load_registry(catalog_path: Path = CATALOG_PATH, papers_dir: Path = PAPERS_DIR) -> dict[str, Paper]:

@@ -31,6 +31,7 @@ from repro.claims import count_statuses, count_underpowered, evaluate_claims, ev
 from harness.data import registry as datasets
 from harness.data.datadir import default_cache_dir, resolve_data_dir
 from harness.errors import UserError
+from harness.params import apply_overrides
 from harness.experiment import ExperimentContext, ExperimentResult
 from repro.progress import ConsoleProgress, download_with_bar, print_summary
 from repro.registry import PROFILES, Paper, get_paper
@@ -54,6 +55,7 @@ class RunRequest:
     figures: bool = True
     threads: int | None = None
     jobs: int | None = None
+    overrides: tuple[str, ...] = ()  # --set key=value, applied to the profile's params
 
 
 def check_device(device: str) -> None:
@@ -79,6 +81,11 @@ def resolve_config(paper: Paper, request: RunRequest) -> dict[str, Any]:
         raise UserError(f"--seeds must be at least 1, got {n_seeds}")
     import torch
 
+    where = f"{paper.folder}/paper.toml: [profiles.{profile.name}] params"
+    params = apply_overrides(profile.params, list(request.overrides))
+    paper.parse_params(params, where=where + (f" with --set {' --set '.join(request.overrides)}"
+                                              if request.overrides else ""))
+    overridden = {"overrides": list(request.overrides)} if request.overrides else {}
     return {
         "paper": paper.id,
         "profile": profile.name,
@@ -86,7 +93,8 @@ def resolve_config(paper: Paper, request: RunRequest) -> dict[str, Any]:
         "seeds": list(range(n_seeds)),
         "device": request.device,
         "data_dir": str(resolve_data_dir(request.data_dir)),
-        "params": profile.params,
+        "params": params,
+        **overridden,
         "nproc": request.nproc,
         "threads": request.threads or profile.threads or torch.get_num_threads(),
         "jobs": request.jobs or profile.jobs,
@@ -242,7 +250,7 @@ def run(request: RunRequest, console: Console) -> Path | None:
         console.print(f"[bold yellow]{SMOKE_BANNER}[/]", highlight=False)
     ctx = ExperimentContext(paper_id=paper.id, profile=config["profile"], seeds=config["seeds"],
                             device=config["device"], data_dir=Path(config["data_dir"]),
-                            work_dir=partial / "work", params=config["params"],
+                            work_dir=partial / "work", params=paper.parse_params(config["params"]),
                             progress=ConsoleProgress(console), jobs=config.get("jobs", 1))
     if config["profile"] != "smoke":
         _ensure_datasets(paper, Path(config["data_dir"]), console)
@@ -259,6 +267,9 @@ def run(request: RunRequest, console: Console) -> Path | None:
         raise
     if _rank() != 0:
         return None
+    if config.get("overrides"):
+        result.protocol_notes.append("OVERRIDDEN parameters (repro run --set): " + ", ".join(config["overrides"])
+                                     + f"; this is not the {config['profile']} profile as paper.toml declares it.")
     record = build_record(paper, run_id, config, result, started, time.time() - started)
     shutil.rmtree(partial / "work", ignore_errors=True)
     final = records.finalize(partial, record)

@@ -8,8 +8,8 @@
   TorchRec's ``EmbeddingBagCollection``.
 * :mod:`.memory` -- bytes actually held by a module's tensors or an optimizer's state.
 * :mod:`.bags` -- ``nn.EmbeddingBag``'s input conventions and per-bag pooling, shared by the tables.
-* :mod:`.study` -- the scaffolding the four compression papers share (splits by profile, table
-  factories, DLRM with swapped tables, training with measured bytes, id counts).
+* :mod:`.study` -- the scaffolding the four compression papers share (table factories, DLRM and DCN
+  composed with a table front-end, the study variant that measures its bytes, id counts).
 
 Frequency-aware SGD (Li et al., ICLR'22) is an optimizer and lives in :mod:`harness.optim.fa_sgd`.
 

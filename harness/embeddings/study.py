@@ -1,36 +1,32 @@
 """Scaffolding shared by the embedding-compression reproductions (QR, MD, 4-bit, FA-SGD).
 
 Each of those papers trains the same CTR model on Criteo with a different embedding front-end,
-so the pieces live here once: the table front-ends by name, a DLRM or a DCN whose plain tables are
-swapped for them, and one seed's training of it (the profile's splits come from
-:func:`harness.data.profile.profile_splits`). Everything is keyed by plain dicts so that a paper's
-``paper.toml`` profile parameters drive it directly.
+so the pieces live here once: the tables by name, a DLRM or a DCN composed with a front-end of
+them, and the study variant that trains one and measures its front-end
+(:func:`ctr_variant`, run by :func:`harness.study.run_study`).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
-from torchrec.modules.embedding_configs import EmbeddingBagConfig
 
-from harness.data.api import Splits
 from harness.embeddings.memory import module_nbytes, parameter_count
-from harness.experiment import Progress, SeedRun
 from harness.embeddings.collection import TableCollection
 from harness.embeddings.mixed_dim import ProjectedEmbeddingBag
 from harness.embeddings.qr import HashedEmbeddingBag, QREmbeddingBag, hashing_buckets_at_budget
 from harness.errors import ConfigError
 from harness.models.dcn import DCN
 from harness.models.dlrm import DLRM
-from harness.models.embedding import make_tables
-from harness.train.trainer import TrainConfig, fit, seed_everything
+from harness.models.embedding import PooledEmbeddings
+from harness.models.mlp import MLP
+from harness.study import Trained, Variant
+from harness.train.trainer import TrainConfig
 
 TableFactory = Callable[[int, int], nn.Module]
-CTRModel = TypeVar("CTRModel", DLRM, DCN)
 
 
 def table_factory(kind: str, options: Mapping[str, Any]) -> TableFactory:
@@ -62,72 +58,54 @@ def table_factory(kind: str, options: Mapping[str, Any]) -> TableFactory:
     return make
 
 
-def plain_tables(table_sizes: Mapping[str, int], dim: int) -> list[EmbeddingBagConfig]:
-    """One plain table of `dim` columns per feature of `table_sizes`, in its order (what a model is built with)."""
-    names = list(table_sizes)
-    return make_tables(names, [table_sizes[n] for n in names], dim)
+def table_front_end(table_sizes: Mapping[str, int], dim: int, make_table: TableFactory) -> PooledEmbeddings:
+    """The sparse front-end of a compression study: one `make_table` table of `dim` columns per feature,
+    in the order of `table_sizes`."""
+    return PooledEmbeddings(TableCollection({n: make_table(rows, dim) for n, rows in table_sizes.items()},
+                                            {n: dim for n in table_sizes}))
 
 
-def with_tables(model: CTRModel, table_sizes: Mapping[str, int], dim: int, make_table: TableFactory) -> CTRModel:
-    """`model` with the plain tables of its sparse front-end replaced by `make_table`'s.
-
-    The new :class:`TableCollection` pools the same features in the same order and width, so
-    everything after the front-end (interaction, cross network, MLPs) is exactly the baseline's.
-    """
-    model.sparse.collection = TableCollection({n: make_table(rows, dim) for n, rows in table_sizes.items()},
-                                              {n: dim for n in table_sizes})
-    return model
+def build_dlrm(table_sizes: Mapping[str, int], dim: int, bottom: list[int], top: list[int],
+               make_table: TableFactory) -> DLRM:
+    """A DLRM (harness/models/dlrm.py) over `make_table`'s tables: bottom MLP `bottom` (ending at
+    `dim`), the tables, top MLP `top`, built in that order."""
+    dense = MLP(bottom, activate_last=True)
+    return DLRM(dense, table_front_end(table_sizes, dim, make_table), top)
 
 
-def dlrm_with_tables(table_sizes: Mapping[str, int], dim: int, bottom: list[int], top: list[int],
-                     make_table: TableFactory) -> DLRM:
-    """A DLRM (harness/models/dlrm.py) whose per-feature tables come from `make_table`."""
-    return with_tables(DLRM(bottom, top, plain_tables(table_sizes, dim), backend="torch"), table_sizes, dim,
-                       make_table)
-
-
-def dcn_with_tables(table_sizes: Mapping[str, int], dim: int, num_dense: int, cross_layers: int, deep: list[int],
-                    make_table: TableFactory) -> DCN:
-    """A DCN (harness/models/dcn.py) whose per-feature tables come from `make_table`.
+def build_dcn(table_sizes: Mapping[str, int], dim: int, num_dense: int, cross_layers: int, deep: list[int],
+              make_table: TableFactory) -> DCN:
+    """A DCN (harness/models/dcn.py) over `make_table`'s tables.
 
     `num_dense` dense features are stacked after the embeddings; `cross_layers` and the `deep`
     widths are the DCN's (the QR paper: 6 and 512-256-64).
     """
-    return with_tables(DCN(num_dense, plain_tables(table_sizes, dim), cross_layers, deep, backend="torch"),
-                       table_sizes, dim, make_table)
+    return DCN(table_front_end(table_sizes, dim, make_table), num_dense, cross_layers, deep)
 
 
-def train_config(params: Mapping[str, Any], optimizer: str | None = None) -> TrainConfig:
-    """The trainer settings of a profile (``epochs``, ``lr``, ``optimizer``, optional ``max_steps``)."""
-    max_steps = params.get("max_steps")
-    return TrainConfig(epochs=int(params["epochs"]), lr=float(params["lr"]),
-                       optimizer=optimizer or str(params.get("optimizer", "adagrad")),
-                       max_steps=int(max_steps) if max_steps else None)
+def ctr_train_config(epochs: int, lr: float, optimizer: str, max_steps: int | None = None) -> TrainConfig:
+    """The trainer settings of a compression study's CTR model (one optimizer for every parameter)."""
+    return TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, max_steps=max_steps or None)
 
 
-def train_ctr(name: str, seed: int, build: Callable[[], nn.Module], splits: Splits, params: Mapping[str, Any],
-              progress: Progress) -> tuple[nn.Module, SeedRun]:
-    """Seed, build and train one CTR model with the shared trainer; return it and its :class:`SeedRun`.
+def front_end_sizes(model: nn.Module) -> dict[str, float]:
+    """Measured bytes and parameter count of a model's embedding front-end (``embedding_bytes``,
+    ``embedding_params``)."""
+    sparse: nn.Module = model.sparse  # type: ignore[assignment]
+    return {"embedding_bytes": float(module_nbytes(sparse)), "embedding_params": float(parameter_count(sparse))}
 
-    Besides the trainer's metrics (best-validation epoch) the run records the measured bytes and
-    parameter count of the embedding front-end (``embedding_bytes``, ``embedding_params``) and of
-    the whole model (``model_bytes``).
-    """
-    seed_everything(seed)
-    model = build()
-    config = train_config(params)
-    progress.start_job(name, seed, config.epochs)
-    started = time.perf_counter()
-    result = fit(model, splits.train, {"val": splits.val, "test": splits.test}, [""], config, progress=progress)
-    progress.end_job()
-    sparse = model.sparse  # type: ignore[attr-defined]
-    metrics = dict(result.metrics)
-    metrics.update(embedding_bytes=float(module_nbytes(sparse)), embedding_params=float(parameter_count(sparse)),
-                   model_bytes=float(module_nbytes(model)))
-    run = SeedRun(model=name, seed=seed, metrics=metrics, curve=result.curve,
-                  wall_time_s=time.perf_counter() - started, examples_per_s=result.examples_per_s,
-                  config={"optimizer": config.optimizer, "lr": config.lr, "epochs": config.epochs})
-    return model, run
+
+def embedding_sizes(trained: Trained) -> dict[str, float]:
+    """:func:`front_end_sizes` and the bytes of the whole model (``model_bytes``), measured after training."""
+    return {**front_end_sizes(trained.model), "model_bytes": float(module_nbytes(trained.model))}
+
+
+def ctr_variant(description: str, build: Callable[[Any], nn.Module], config: TrainConfig,
+                settings: Mapping[str, Any] | None = None, source: str = "") -> Variant:
+    """A CTR model of a compression study: trained by `config`, its front-end's size measured after training."""
+    return Variant(description, build=build, train=config, source=source, measure=embedding_sizes,
+                   settings=dict(settings or {}),
+                   config={"optimizer": config.optimizer, "lr": config.lr, "epochs": config.epochs})
 
 
 def id_counts(batches: Any, table_sizes: Mapping[str, int]) -> dict[str, torch.Tensor]:

@@ -36,31 +36,41 @@ class SparseDenseBatch(Protocol):
 class DLRM(nn.Module):
     """Bottom MLP + pooled embeddings + dot interaction + top MLP, returning logits ``[B]``.
 
-    `bottom` lists the bottom MLP widths from the dense input to the embedding dimension;
-    `top` lists the top MLP's widths after its input (the interaction width), ending in 1.
-    The top MLP's last layer is linear (the logit); the sigmoid lives in the loss. Its first
+    The model is composed from its parts, as TorchRec's DLRM takes its ``EmbeddingBagCollection``:
+    `bottom` is the dense arch (an :class:`MLP` from the dense input to the embedding dimension),
+    `sparse` the embedding front-end (plain tables, or any compressed ones: QR, mixed dimensions,
+    quantized); `top` lists the top MLP's widths after its input (the interaction width), ending
+    in 1. The top MLP's last layer is linear (the logit); the sigmoid lives in the loss. Its first
     layer takes the interaction padded to :data:`INTERACTION_ALIGN` columns; the padding's
     weights are zero and stay zero (their input is zero), so the function is DLRM's exactly.
+    Parts are initialised when they are built: :meth:`from_tables` builds the bottom MLP, then
+    the tables, then the top MLP (facebookresearch/dlrm's order).
     """
 
-    def __init__(self, bottom: list[int], top: list[int], tables: list[EmbeddingBagConfig],
-                 backend: Backend = "torchrec", device: torch.device | None = None) -> None:
+    def __init__(self, bottom: MLP, sparse: PooledEmbeddings, top: list[int], device: torch.device | None = None) -> None:
         super().__init__()
-        dims = {t.embedding_dim for t in tables}
-        if dims != {bottom[-1]}:
-            raise ValueError(f"the bottom MLP ends at {bottom[-1]} but tables have dims {sorted(dims)}; "
-                             "the dot interaction needs them equal")
+        if set(sparse.dims) != {bottom.out_features}:
+            raise ValueError(f"the bottom MLP ends at {bottom.out_features} but the front-end pools widths "
+                             f"{sorted(set(sparse.dims))}; the dot interaction needs them equal")
         if top[-1] != 1:
             raise ValueError(f"the top MLP must end in one logit, got {top}")
-        self.embedding_dim = bottom[-1]
-        self.bottom = MLP(bottom, activate_last=True)
-        self.sparse = PooledEmbeddings(tables, backend=backend, device=device)
+        self.embedding_dim = bottom.out_features
+        self.bottom = bottom
+        self.sparse = sparse
         self.interaction = DotInteraction(self.sparse.num_features, align=INTERACTION_ALIGN)
         self.top = MLP([self.interaction.output_dim(self.embedding_dim), *top], activate_last=False)
         with torch.no_grad():  # weights of the interaction's zero padding: zero, and never updated
             self.top.layers[0].weight[:, self.interaction.interaction_dim(self.embedding_dim):] = 0
         if device is not None:
             self.to(device)
+
+    @classmethod
+    def from_tables(cls, bottom: list[int], top: list[int], tables: list[EmbeddingBagConfig],
+                    backend: Backend = "torchrec", device: torch.device | None = None) -> "DLRM":
+        """A DLRM over plain tables: bottom MLP widths `bottom` (dense input to embedding dimension),
+        one table per config (:meth:`PooledEmbeddings.from_tables`), top MLP widths `top`."""
+        dense = MLP(bottom, activate_last=True)
+        return cls(dense, PooledEmbeddings.from_tables(tables, backend=backend, device=device), top, device=device)
 
     def forward(self, batch: SparseDenseBatch) -> torch.Tensor:
         """Logits ``[B]`` of a batch with ``dense_features`` and ``sparse_features``."""

@@ -48,33 +48,58 @@ class EmbeddingBagList(nn.Module):
                                   include_last_offset=True, device=device)
             nn.init.uniform_(bag.weight, table.get_weight_init_min(), table.get_weight_init_max())
             self.embedding_bags[table.name] = bag
-        self.keys = [name for table in tables for name in table.feature_names]
-        self.lengths = [table.embedding_dim for table in tables for _ in table.feature_names]
+        self.feature_names = [name for table in tables for name in table.feature_names]
+        self.dims = [table.embedding_dim for table in tables for _ in table.feature_names]
 
     def forward(self, features: KeyedJaggedTensor) -> KeyedTensor:
         """Pool each feature's bag with its table, in table order (EmbeddingBagCollection's order)."""
         jagged = features.to_dict()
         pooled = [self.embedding_bags[table.name](jagged[name].values(), jagged[name].offsets())
                   for table in self.tables for name in table.feature_names]
-        return KeyedTensor(keys=self.keys, length_per_key=self.lengths, values=torch.cat(pooled, dim=1))
+        return KeyedTensor(keys=self.feature_names, length_per_key=self.dims, values=torch.cat(pooled, dim=1))
+
+
+def pooled_layout(collection: nn.Module) -> tuple[list[str], list[int]]:
+    """The features a collection pools and the width of each, in its output order.
+
+    TorchRec's ``EmbeddingBagCollection`` says it through its table configs; the other front-ends
+    (:class:`EmbeddingBagList`, :class:`harness.embeddings.collection.TableCollection`) carry
+    ``feature_names`` and ``dims``.
+    """
+    if isinstance(collection, EmbeddingBagCollection):
+        configs = collection.embedding_bag_configs()
+        return ([name for t in configs for name in t.feature_names],
+                [t.embedding_dim for t in configs for _ in t.feature_names])
+    return list(collection.feature_names), [int(d) for d in collection.dims]  # type: ignore[union-attr, arg-type]
 
 
 class PooledEmbeddings(nn.Module):
-    """KeyedJaggedTensor -> pooled embeddings ``[batch, sum of table dims]`` in table order."""
+    """The sparse front-end of a CTR model: KeyedJaggedTensor -> pooled embeddings ``[batch, output_dim]``.
 
-    def __init__(self, tables: list[EmbeddingBagConfig], backend: Backend = "torchrec",
-                 device: torch.device | None = None) -> None:
+    `collection` is any module mapping a KJT to a ``KeyedTensor`` (TorchRec's
+    ``EmbeddingBagCollection``, :class:`EmbeddingBagList`, or a
+    :class:`~harness.embeddings.collection.TableCollection` of compressed tables); the model that
+    receives this front-end reads its ``num_features`` and ``output_dim``, computed from the
+    collection itself. :meth:`from_tables` builds the plain-table front-end.
+    """
+
+    def __init__(self, collection: nn.Module) -> None:
         super().__init__()
-        if backend == "torchrec":
-            self.collection: nn.Module = EmbeddingBagCollection(tables=tables, device=device)
-        elif backend == "torch":
-            self.collection = EmbeddingBagList(tables, device=device)
-        else:
-            raise ValueError(f"unknown embedding backend {backend!r}; known: {', '.join(BACKENDS)}")
-        self.backend = backend
-        self.keys = [name for t in tables for name in t.feature_names]
+        self.collection = collection
+        self.keys, dims = pooled_layout(collection)
+        self.dims = dims
         self.num_features = len(self.keys)
-        self.output_dim = sum(t.embedding_dim * len(t.feature_names) for t in tables)
+        self.output_dim = sum(dims)
+
+    @classmethod
+    def from_tables(cls, tables: list[EmbeddingBagConfig], backend: Backend = "torchrec",
+                    device: torch.device | None = None) -> "PooledEmbeddings":
+        """Plain tables: TorchRec's ``EmbeddingBagCollection`` (``torchrec``) or :class:`EmbeddingBagList` (``torch``)."""
+        if backend == "torchrec":
+            return cls(EmbeddingBagCollection(tables=tables, device=device))
+        if backend == "torch":
+            return cls(EmbeddingBagList(tables, device=device))
+        raise ValueError(f"unknown embedding backend {backend!r}; known: {', '.join(BACKENDS)}")
 
     def forward(self, features: KeyedJaggedTensor) -> torch.Tensor:
         """The pooled embedding of every feature, concatenated in table order: ``[batch, output_dim]``.

@@ -24,7 +24,8 @@ class LogisticRegression(nn.Module):
         super().__init__()
         self.dense = nn.Linear(num_dense, 1)
         names = list(table_sizes)
-        self.sparse = PooledEmbeddings(make_tables(names, [table_sizes[n] for n in names], dim=1), backend=backend)
+        self.sparse = PooledEmbeddings.from_tables(make_tables(names, [table_sizes[n] for n in names], dim=1),
+                                                   backend=backend)
 
     def forward(self, batch: SparseDenseBatch) -> torch.Tensor:
         """Logits ``[B]`` of a batch with ``dense_features`` and ``sparse_features``."""

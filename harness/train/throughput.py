@@ -92,7 +92,7 @@ def our_trainer(shape: Shape = KAGGLE, precision: str = "fp32") -> StepRunner:
     batches = BatchList(_batches(shape, 4))
     tiny = {"val": BatchList(batches.batches[:1])}
     seed_everything(0)
-    model = DLRM(list(shape.bottom), list(shape.top), shape.table_configs())
+    model = DLRM.from_tables(list(shape.bottom), list(shape.top), shape.table_configs())
 
     def train(steps: int) -> dict[str, float]:
         config = TrainConfig(epochs=steps, lr=shape.lr, optimizer="sgd", sparse_optimizer="sgd",

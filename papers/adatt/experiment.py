@@ -7,41 +7,27 @@ BorealisAI/MMoEEx-MTL (config/config_census.yaml, main.py): Adam, lr 1e-4, weigh
 learning rate x0.9 per epoch, batch 512, 10 epochs, test metrics of the epoch with the best
 validation AUC. Every setting and its source is listed in this folder's README.
 
-Profile parameters (``paper.toml`` ``[profiles.*.params]``) override :data:`DEFAULTS`.
+Profile parameters: :class:`papers.adatt.params.Params` (defaults: the MMoEEx recipe). The study
+loop (seeds, ``--jobs``, ``--resume``) is :func:`harness.study.run_study`'s.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from harness.data.census import EDUCATION_LABELS, CensusData, load_census
+from harness.data.census import TASKS, CensusData, load_census
 from harness.data.census_synthetic import write_synthetic_census
-from harness.errors import ConfigError
-from harness.experiment import ExperimentContext, ExperimentResult, Progress, SeedRun
+from harness.experiment import ExperimentContext, ExperimentResult
 from harness.models.multitask import CrossStitch, MultiLevelMMoE, MultiTaskModel, PLE, SharedBottom
-from harness.parallel import run_jobs
-from harness.train.trainer import TensorBatches, TrainConfig, describe, fit, seed_everything
+from harness.study import Loaders, Study, Variant, run_study, select_variants
+from harness.train.trainer import TensorBatches, TrainConfig
 from papers.adatt.adatt import AdaTT
-
-DEFAULTS: dict[str, Any] = {
-    "data": "census",               # "census" (real files) or "synthetic" (smoke)
-    "synthetic_train_rows": 4000,
-    "synthetic_test_rows": 2000,
-    "education_label": "mmoeex",    # see harness.data.census.EDUCATION_LABELS
-    "epochs": 10,                   # MMoEEx config_census.yaml max_epochs
-    "batch_size": 512,              # MMoEEx config_census.yaml
-    "lr": 1e-4,                     # MMoEEx main.py (census)
-    "weight_decay": 0.01,           # MMoEEx main.py (Adam, coupled L2)
-    "lr_decay": 0.9,                # MMoEEx main.py (ExponentialLR gamma, per epoch)
-    "eval_batch_size": 8192,        # evaluation only; no effect on results
-    "tower_hidden": [32],           # Table 5
-    "models": None,                 # None = every model in MODELS
-}
+from papers.adatt.params import Params
 
 LEVELS_6 = [[128], [64]]  # Table 5: 6 experts per level, expert hidden dims 128, 64
 LEVELS_9 = [[96], [48]]   # Table 5: 9 experts per level, expert hidden dims 96, 48
@@ -94,39 +80,21 @@ TASK_MAPPING_NOTE = ("Table 5 labels its columns only Task 1/2/3; the claims ass
                      "paper adapted, and the only order its AUC levels fit). Not confirmed by the authors.")
 
 
-def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
-    """:data:`DEFAULTS` overridden by the profile's `params`; a :class:`ConfigError` for unknown keys or models."""
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"adatt: unknown profile parameter(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
-    resolved = {**DEFAULTS, **params}
-    resolved["models"] = list(resolved["models"] or MODELS)
-    bad = [m for m in resolved["models"] if m not in MODELS]
-    if bad:
-        raise ConfigError(f"adatt: unknown model(s) {', '.join(bad)}; known: {', '.join(MODELS)}")
-    if resolved["data"] not in ("census", "synthetic"):
-        raise ConfigError(f"adatt: parameter 'data' must be \"census\" or \"synthetic\", got {resolved['data']!r}")
-    if resolved["education_label"] not in EDUCATION_LABELS:
-        raise ConfigError(f"adatt: parameter 'education_label' must be one of {', '.join(EDUCATION_LABELS)}")
-    return resolved
-
-
-def load_data(ctx: ExperimentContext, params: dict[str, Any]) -> CensusData:
+def load_data(ctx: ExperimentContext, p: Params) -> CensusData:
     """The real census files from the data directory, or synthetic ones written into the run's work folder."""
-    if params["data"] == "synthetic":
+    if p.data == "synthetic":
         data_dir = ctx.work_dir / "synthetic"
-        write_synthetic_census(data_dir, params["synthetic_train_rows"], params["synthetic_test_rows"])
-        data = load_census(data_dir, params["education_label"], official=False)
+        write_synthetic_census(data_dir, p.synthetic_train_rows, p.synthetic_test_rows)
+        data = load_census(data_dir, p.education_label, official=False)
         data.notes.append("SYNTHETIC data in the census format (smoke profile): the verdicts test the pipeline, "
                           "not the paper.")
         return data
-    return load_census(ctx.data_dir, params["education_label"])
+    return load_census(ctx.data_dir, p.education_label)
 
 
-def train_config(params: dict[str, Any]) -> TrainConfig:
+def train_config(p: Params) -> TrainConfig:
     """The optimisation settings shared by every model (Sec. 4.3.2: all other hyperparameters identical)."""
-    return TrainConfig(epochs=params["epochs"], lr=params["lr"], optimizer="adam",
-                       weight_decay=params["weight_decay"], lr_decay=params["lr_decay"])
+    return TrainConfig(epochs=p.epochs, lr=p.lr, optimizer="adam", weight_decay=p.weight_decay, lr_decay=p.lr_decay)
 
 
 def build_model(name: str, input_dim: int, num_tasks: int, tower_hidden: list[int]) -> MultiTaskModel:
@@ -135,56 +103,52 @@ def build_model(name: str, input_dim: int, num_tasks: int, tower_hidden: list[in
 
 
 @dataclass(frozen=True)
-class SharedInputs:
-    """What every (model, seed) job reads: the parsed splits and the resolved settings."""
+class CensusTensors:
+    """The parsed splits as tensors (features, labels) by split name, and what describes them."""
 
     tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]
-    tasks: list[str]
-    params: dict[str, Any]
-    device: str
-    work_dir: Path
+    census: CensusData
 
 
-def train_job(shared: SharedInputs, job: tuple[str, int], progress: Progress) -> tuple[SeedRun, dict[str, Any]]:
-    """Train model ``job[0]`` from seed ``job[1]``; its test metrics at the best validation epoch and its description."""
-    name, seed = job
-    params, config = shared.params, train_config(shared.params)
-    seed_everything(seed)
-    model = build_model(name, shared.tensors["train"][0].shape[1], len(shared.tasks), params["tower_hidden"])
-    description = {"description": MODELS[name].description, **describe(model), **MODELS[name].settings,
-                   "tower_hidden": params["tower_hidden"]}
-    train = TensorBatches(*shared.tensors["train"], batch_size=params["batch_size"], shuffle=True, seed=seed)
-    evals = {split: TensorBatches(*shared.tensors[split], batch_size=params["eval_batch_size"])
-             for split in ("val", "test")}
-    progress.start_job(name, seed, config.epochs)
-    result = fit(model, train, evals, shared.tasks, config, device=shared.device, progress=progress,
-                 checkpoint_dir=shared.work_dir / "jobs" / f"{name}-seed{seed}")
-    progress.end_job()
-    run = SeedRun(model=name, seed=seed, metrics=result.metrics, curve=result.curve,
-                  wall_time_s=result.wall_time_s, examples_per_s=result.examples_per_s,
-                  config={"train": vars(config), "batch_size": params["batch_size"]})
-    return run, description
+def variants(p: Params) -> dict[str, Variant]:
+    """Every model of :data:`MODELS` the profile names, with one tower per task and the shared recipe."""
+    config = train_config(p)
+    tower = list(p.tower_hidden)
+
+    def builder(name: str) -> Callable[[CensusTensors], nn.Module]:
+        return lambda data: build_model(name, data.tensors["train"][0].shape[1], len(TASKS), tower)
+
+    return {name: Variant(spec.description, build=builder(name), train=config,
+                          settings={**spec.settings, "tower_hidden": tower},
+                          config={"train": vars(config), "batch_size": p.batch_size})
+            for name, spec in select_variants(MODELS, p.models, "adatt: parameter 'models'").items()}
 
 
-def summarize_job(job: tuple[str, int], outcome: tuple[SeedRun, dict[str, Any]]) -> str:
-    """One line per finished job when jobs run in parallel: model, seed, speed, time."""
-    run = outcome[0]
-    return f"{job[0]} seed {job[1]}: {run.examples_per_s:,.0f} examples/s, {run.wall_time_s:.1f} s"
+def study(ctx: ExperimentContext) -> Study:
+    """The profile's models on one parse of the census data; each job shuffles its own batches from its seed."""
+    p: Params = ctx.params
+
+    @functools.cache
+    def census() -> CensusTensors:
+        data = load_data(ctx, p)
+        return CensusTensors({split: (torch.from_numpy(data.features[split]), torch.from_numpy(data.labels[split]))
+                              for split in ("train", "val", "test")}, data)
+
+    def loaders(data: CensusTensors, seed: int) -> Loaders:
+        train = TensorBatches(*data.tensors["train"], batch_size=p.batch_size, shuffle=True, seed=seed)
+        return train, {split: TensorBatches(*data.tensors[split], batch_size=p.eval_batch_size)
+                       for split in ("val", "test")}
+
+    return Study(variants=variants(p), data=lambda source, seed: census(), loaders=loaders, tasks=tuple(TASKS))
 
 
 def run(ctx: ExperimentContext) -> ExperimentResult:
     """Train every model of the profile for every seed (on ``ctx.jobs`` processes); return per-seed metrics."""
-    params = resolve_params(ctx.params)
-    data = load_data(ctx, params)
-    for note in data.notes:
+    design = study(ctx)
+    data: CensusTensors = design.data("", ctx.seeds[0])
+    for note in data.census.notes:
         ctx.progress.log(note)
-    tensors = {split: (torch.from_numpy(data.features[split]), torch.from_numpy(data.labels[split]))
-               for split in ("train", "val", "test")}
-    shared = SharedInputs(tensors=tensors, tasks=list(data.tasks), params=params, device=ctx.device,
-                          work_dir=ctx.work_dir)
-    jobs = [(name, seed) for name in params["models"] for seed in ctx.seeds]
-    outcomes = run_jobs(train_job, shared, jobs, ctx.jobs, ctx.progress, summarize_job)
-    models = {run.model: description for run, description in outcomes}
-    dataset = {**data.manifest, "input_features": tensors["train"][0].shape[1]}
-    return ExperimentResult(runs=[run for run, _ in outcomes], dataset=dataset,
-                            protocol_notes=[*data.notes, TASK_MAPPING_NOTE], models=models)
+    result = run_study(ctx, study, study=design)
+    dataset = {**data.census.manifest, "input_features": data.tensors["train"][0].shape[1]}
+    return ExperimentResult(runs=result.runs, dataset=dataset, protocol_notes=[*data.census.notes, TASK_MAPPING_NOTE],
+                            models=result.models)

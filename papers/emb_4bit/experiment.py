@@ -10,73 +10,88 @@ sizes are the measured bytes of the stored tables.
 from __future__ import annotations
 
 import copy
-import time
+import dataclasses
 from typing import Any
 
 import torch
 from torch import nn
 
+from harness.data.api import Splits
+from harness.data.profile import profile_splits
 from harness.embeddings.memory import module_nbytes
 from harness.embeddings.quant4bit import quantize_table, relative_row_error
-from harness.data.profile import profile_splits
-from harness.embeddings.study import dlrm_with_tables, table_factory, train_ctr
+from harness.embeddings.study import ctr_train_config, ctr_variant, build_dlrm, embedding_sizes, table_factory
 from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
+from harness.params import as_table
+from harness.study import Study, Trained, Variant, difference, percent_change, ratio, relative_to_baseline, run_study
 from harness.train.trainer import evaluate
+from papers.emb_4bit.params import Params
+
+BASELINE = "fp32"
 
 
-def _test_metrics(model: nn.Module, splits: Any) -> dict[str, float]:
+def test_metrics(model: nn.Module, splits: Splits) -> dict[str, float]:
+    """The test metrics of `model`'s current (final) weights."""
     return evaluate(model, splits.test, [""], "test", torch.device("cpu"))
 
 
-def quantized_run(model: nn.Module, method: str, seed: int, splits: Any, reference: dict[str, float]) -> SeedRun:
-    """Quantize every table of a trained `model` with `method`, evaluate, and compare with FP32 `reference`."""
-    started = time.perf_counter()
-    quantized = copy.deepcopy(model)
-    collection = quantized.sparse.collection  # type: ignore[union-attr]
-    errors = []
-    for name, table in list(collection.tables.items()):
-        collection.tables[name] = quantize_table(table, method)
-        errors.append(relative_row_error(table.weight.detach(), collection.tables[name].dequantized_weight()))
-    metrics = _test_metrics(quantized, splits)
-    fp32_tables = module_nbytes(model.sparse)  # type: ignore[arg-type]
-    metrics.update(
-        ne_change_pct=100.0 * (metrics["test_ne"] / reference["test_ne"] - 1.0),
-        logloss_change_pct=100.0 * (metrics["test_logloss"] / reference["test_logloss"] - 1.0),
-        auc_change=metrics["test_auc"] - reference["test_auc"],
-        row_error=sum(errors) / len(errors),
-        embedding_bytes=float(module_nbytes(collection)),
-        embedding_size_ratio=module_nbytes(collection) / fp32_tables,
-        model_size_ratio=module_nbytes(quantized) / module_nbytes(model))
-    return SeedRun(model=method, seed=seed, metrics=metrics, wall_time_s=time.perf_counter() - started,
-                   config={"method": method, "bits": 4})
+def measure_fp32(trained: Trained) -> dict[str, float]:
+    """The FP32 model's sizes and the test metrics of its final weights (the ones quantized)."""
+    return {**embedding_sizes(trained), **test_metrics(trained.model, trained.data), "row_error": 0.0,
+            "model_size_ratio": 1.0}
+
+
+def quantizer(method: str) -> Any:
+    """The derivation of `method`: quantize every table of a trained model, evaluate it on test."""
+    def derive(model: nn.Module, splits: Splits, trained: SeedRun) -> tuple[dict[str, float], nn.Module]:
+        quantized = copy.deepcopy(model)
+        collection = quantized.sparse.collection  # type: ignore[union-attr]
+        errors = []
+        for name, table in list(collection.tables.items()):
+            collection.tables[name] = quantize_table(table, method)
+            errors.append(relative_row_error(table.weight.detach(), collection.tables[name].dequantized_weight()))
+        metrics = test_metrics(quantized, splits)
+        metrics.update(row_error=sum(errors) / len(errors), embedding_bytes=float(module_nbytes(collection)),
+                       model_size_ratio=module_nbytes(quantized) / module_nbytes(model))
+        return metrics, quantized
+    return derive
+
+
+def variants(p: Params) -> dict[str, Variant]:
+    """The FP32 DLRM, and one 4-bit variant per quantizer derived from its trained tables."""
+    make = table_factory("full", {})
+    fp32 = ctr_variant(f"DLRM with FP32 tables, dim {p.dim}",
+                       lambda splits: build_dlrm(splits.table_sizes, p.dim, list(p.bottom), list(p.top), make),
+                       ctr_train_config(p.epochs, p.lr, p.optimizer, p.max_steps), {"tables": "float32"})
+    quantized = {m: Variant(f"the FP32 model's tables quantized to 4 bits ({m}), no retraining", derived_from=BASELINE,
+                            derive=quantizer(m), settings={"tables": f"4-bit {m}"}, config={"method": m, "bits": 4})
+                 for m in p.methods}
+    return {BASELINE: dataclasses.replace(fp32, measure=measure_fp32), **quantized}
+
+
+def study(ctx: ExperimentContext) -> Study:
+    """The FP32 model and its quantized variants on the Criteo splits of each seed."""
+    p: Params = ctx.params
+    return Study(variants=variants(p),
+                 data=lambda source, seed: profile_splits(ctx.data_dir, ctx.work_dir, as_table(p), seed))
 
 
 def run(ctx: ExperimentContext) -> ExperimentResult:
     """Train FP32 DLRMs (one per seed), quantize their tables three ways, evaluate all on test."""
-    p = ctx.params
-    runs: list[SeedRun] = []
-    manifest: dict[str, Any] = {}
-    for seed in ctx.seeds:
-        splits = profile_splits(ctx.data_dir, ctx.work_dir, p, seed)
-        manifest = splits.manifest
-        make = table_factory("full", {})
-        model, trained = train_ctr("fp32", seed, lambda: dlrm_with_tables(splits.table_sizes, int(p["dim"]),
-                                                                          p["bottom"], p["top"], make),
-                                   splits, p, ctx.progress)
-        reference = _test_metrics(model, splits)  # the final weights, which are the ones quantized
-        trained.metrics.update(reference, ne_change_pct=0.0, logloss_change_pct=0.0, auc_change=0.0,
-                               row_error=0.0, embedding_size_ratio=1.0, model_size_ratio=1.0)
-        runs.append(trained)
-        for method in p["methods"]:
-            ctx.progress.log(f"seed {seed}: quantizing the tables ({method})")
-            runs.append(quantized_run(model, method, seed, splits, reference))
+    p: Params = ctx.params
+    result = run_study(ctx, study)
+    relative_to_baseline(result.runs, lambda model: BASELINE,
+                         {"ne_change_pct": ("test_ne", percent_change),
+                          "logloss_change_pct": ("test_logloss", percent_change),
+                          "auc_change": ("test_auc", difference),
+                          "embedding_size_ratio": ("embedding_bytes", ratio)})
+    manifest = result.first_data().manifest
     notes = [f"Criteo rows: {manifest.get('splits')} (train/val/test). The paper quantized a Facebook production "
              "model; every claim is transferred to a DLRM trained on public Criteo data.",
-             f"DLRM bottom {p['bottom']}, top {p['top']}, embedding dim {p['dim']}; trained {p['epochs']} epoch(s) "
-             f"with {p.get('optimizer', 'adagrad')} lr {p['lr']}, batch {p['batch_size']}; the final weights are "
+             f"DLRM bottom {list(p.bottom)}, top {list(p.top)}, embedding dim {p.dim}; trained {p.epochs} epoch(s) "
+             f"with {p.optimizer} lr {p.lr}, batch {p.batch_size}; the final weights are "
              "quantized and all test metrics (test_*) are of the final weights.",
              "Greedy search: 200 bins, ratio 0.16 (PyTorch defaults), bytes identical to "
              "torch.ops.quantized.embedding_bag_4bit_prepack(optimized_qparams=True).",
              "Codebook: 16 k-means centroids per row (FP16) + 4-bit indices, dequantized in PyTorch (no fused op)."]
-    models = {"fp32": {"tables": "float32"}, **{m: {"tables": f"4-bit {m}"} for m in p["methods"]}}
-    return ExperimentResult(runs=runs, dataset=manifest, protocol_notes=notes, models=models)
+    return ExperimentResult(runs=result.runs, dataset=manifest, protocol_notes=notes, models=result.models)

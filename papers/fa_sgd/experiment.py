@@ -13,44 +13,60 @@ measured from the table optimizer's state tensors.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import dataclasses
+import functools
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from harness.data.api import Splits
+from harness.data.profile import profile_splits
 from harness.embeddings.collection import TableCollection
 from harness.embeddings.memory import optimizer_state_nbytes
-from harness.data.profile import profile_splits
-from harness.embeddings.study import dlrm_with_tables, id_counts, table_factory
+from harness.embeddings.study import build_dlrm, id_counts, table_factory
 from harness.errors import ConfigError
 from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from harness.models.factorization import MatrixFactorization
 from harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
+from harness.params import as_table
+from harness.study import Loaders, Study, Trained, Variant, run_study, splits_loaders
 from harness.train.optim import Optimizers, make_dense_optimizer
-from harness.train.trainer import TrainConfig, fit, seed_everything
+from harness.train.trainer import TrainConfig
+from papers.fa_sgd.params import Params, Task
 
 METHODS = ("sgd", "fa_sgd", "cf_sgd", "adagrad", "adam")
 
 
-def build_model(task: dict[str, Any], splits: Splits) -> tuple[nn.Module, dict[str, nn.Parameter]]:
-    """The task's model and its row-indexed tables by feature key (MF: embedding and bias tables)."""
+@dataclass(frozen=True)
+class TaskData:
+    """One task's splits for one seed and the row frequencies of its tables (from the first seed's training split)."""
+
+    splits: Splits
+    frequencies: dict[str, torch.Tensor]
+
+
+def build_model(task: Task, splits: Splits) -> nn.Module:
+    """The task's model over the split's features: MF of user and item tables, or DLRM."""
     make = table_factory("full", {})
-    dim = int(task["dim"])
-    if task["model"] == "mf":
+    if task.model == "mf":
         keys = ["user_id", "item_id"]
         sizes = splits.table_sizes
-        collection = TableCollection({k: make(sizes[k], dim) for k in keys}, {k: dim for k in keys})
-        model = MatrixFactorization(collection, sizes["user_id"], sizes["item_id"])
-        tables = {k: [collection.tables[k].weight] for k in keys}
-        tables["user_id"].append(model.user_bias.weight)
-        tables["item_id"].append(model.item_bias.weight)
-        return model, tables
-    if task["model"] == "dlrm":
-        model = dlrm_with_tables(splits.table_sizes, dim, task["bottom"], task["top"], make)
-        collection = model.sparse.collection
-        return model, {k: [collection.tables[k].weight] for k in splits.table_sizes}
-    raise ConfigError(f"fa-sgd: task model must be 'mf' or 'dlrm', got {task['model']!r}")
+        collection = TableCollection({k: make(sizes[k], task.dim) for k in keys}, {k: task.dim for k in keys})
+        return MatrixFactorization(collection, sizes["user_id"], sizes["item_id"])
+    if task.model == "dlrm":
+        return build_dlrm(splits.table_sizes, task.dim, list(task.bottom), list(task.top), make)
+    raise ConfigError(f"fa-sgd: task model must be 'mf' or 'dlrm', got {task.model!r}")
+
+
+def row_tables(task: Task, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    """The model's row-indexed tables by feature key (MF: each key's embedding and bias tables)."""
+    collection = model.sparse.collection if task.model == "dlrm" else model.sparse  # type: ignore[union-attr]
+    tables = {k: [table.weight] for k, table in collection.tables.items()}
+    if task.model == "mf":
+        tables["user_id"].append(model.user_bias.weight)  # type: ignore[union-attr]
+        tables["item_id"].append(model.item_bias.weight)  # type: ignore[union-attr]
+    return tables
 
 
 def table_optimizer(method: str, lr: float, tables: dict[str, list[nn.Parameter]],
@@ -72,65 +88,96 @@ def table_optimizer(method: str, lr: float, tables: dict[str, list[nn.Parameter]
 
 
 def make_optimizers(method: str, lr: float, model: nn.Module, tables: dict[str, list[nn.Parameter]],
-                    frequencies: dict[str, torch.Tensor], task: dict[str, Any]) -> Optimizers:
-    """Tables by `method`; the other parameters by ``task["dense_optimizer"]`` at ``task["dense_lr"]`` if
+                    frequencies: dict[str, torch.Tensor], task: Task) -> Optimizers:
+    """Tables by `method`; the other parameters by the task's ``dense_optimizer`` at ``dense_lr`` if
     given (the same for every method, isolating the embedding optimizer), else by the method's own
     dense counterpart (SGD for the SGD family) at `lr`."""
     table_ids = {id(p) for params in tables.values() for p in params}
     dense = [p for p in model.parameters() if id(p) not in table_ids]
-    if "dense_optimizer" in task:
-        dense_opt = make_dense_optimizer(dense, str(task["dense_optimizer"]), float(task["dense_lr"]))
+    if task.dense_optimizer is not None:
+        dense_opt = make_dense_optimizer(dense, task.dense_optimizer, float(task.dense_lr))  # type: ignore[arg-type]
     else:
         dense_opt = make_dense_optimizer(dense, method if method in ("adagrad", "adam") else "sgd", lr)
     return Optimizers(dense=dense_opt, sparse=[table_optimizer(method, lr, tables, frequencies)])
 
 
-def train_one(name: str, method: str, lr: float, seed: int, task: dict[str, Any], splits: Splits,
-              frequencies: dict[str, torch.Tensor], ctx: ExperimentContext) -> SeedRun:
-    """Seed, build and train one (task, method, lr); record AUC/logloss and optimizer bytes."""
-    seed_everything(seed)
-    model, tables = build_model(task, splits)
-    model.to(ctx.device)  # the optimizers' per-row state lives on the tables' device
-    optimizers = make_optimizers(method, lr, model, tables, frequencies, task)
-    config = TrainConfig(epochs=int(task["epochs"]), lr=lr)
-    ctx.progress.start_job(name, seed, config.epochs)
-    result = fit(model, splits.train, {"val": splits.val, "test": splits.test}, [""], config, ctx.device,
-                 ctx.progress, optimizers=optimizers)
-    ctx.progress.end_job()
-    metrics = dict(result.metrics, optimizer_bytes=float(optimizer_state_nbytes(optimizers.sparse[0])), lr=lr)
-    return SeedRun(model=name, seed=seed, metrics=metrics, curve=result.curve,
-                   wall_time_s=result.wall_time_s, examples_per_s=result.examples_per_s,
-                   config={"method": method, "lr": lr, **{k: v for k, v in task.items() if k != "lrs"}})
+def trial_name(task: Task, method: str, lr: float) -> str:
+    """The variant of one (task, method, learning rate): ``<task>_<method>_lr<lr>``."""
+    return f"{task.name}_{method}_lr{lr:g}"
 
 
-def run_task(task: dict[str, Any], ctx: ExperimentContext, on_run: Callable[[SeedRun], None]) -> dict[str, Any]:
-    """Tune each method's lr on the first seed, then train every seed; returns the dataset manifest."""
-    splits_by_seed = {seed: profile_splits(ctx.data_dir, ctx.work_dir, task, seed) for seed in ctx.seeds}
-    first = ctx.seeds[0]
-    counts = id_counts(splits_by_seed[first].train, splits_by_seed[first].table_sizes)
-    frequencies = {k: (c / c.sum()).float() for k, c in counts.items()}
-    for method in task["methods"]:
-        name = f"{task['name']}_{method}"
-        trials = [train_one(name, method, float(lr), first, task, splits_by_seed[first], frequencies, ctx)
-                  for lr in task["lrs"][method]]
-        best = max(trials, key=lambda r: r.metrics["val_auc"])
-        ctx.progress.log(f"{name}: lr {best.metrics['lr']:g} chosen by validation AUC on seed {first}")
-        on_run(best)
-        for seed in ctx.seeds[1:]:
-            on_run(train_one(name, method, best.metrics["lr"], seed, task, splits_by_seed[seed], frequencies, ctx))
-    return splits_by_seed[first].manifest
+def method_variant(task: Task, method: str, lr: float, device: str) -> Variant:
+    """`method` at `lr` on `task`: tables by the method, trained with BCE; optimizer bytes measured."""
+    def optimizers(model: nn.Module, data: TaskData) -> Optimizers:
+        model.to(device)  # the optimizers' per-row state lives on the tables' device
+        return make_optimizers(method, lr, model, row_tables(task, model), data.frequencies, task)
+
+    def measure(trained: Trained) -> dict[str, float]:
+        assert trained.optimizers is not None
+        return {"optimizer_bytes": float(optimizer_state_nbytes(trained.optimizers.sparse[0])), "lr": lr}
+
+    recorded = {k: v for k, v in as_table(task).items() if k != "lrs"}
+    return Variant(f"{task.model} on {task.dataset}, tables by {method} at lr {lr:g}",
+                   build=lambda data: build_model(task, data.splits), train=TrainConfig(epochs=task.epochs, lr=lr),
+                   source=task.name, optimizers=optimizers, measure=measure,
+                   settings={"task": task.name, "method": method}, config={"method": method, "lr": lr, **recorded})
+
+
+def study(ctx: ExperimentContext) -> Study:
+    """One variant per (task, method, learning rate of its grid), each task on its own data."""
+    p: Params = ctx.params
+    tasks = {task.name: task for task in p.tasks}
+    for task in p.tasks:
+        unknown = [m for m in task.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"fa-sgd: unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+        if task.dense_optimizer is not None and task.dense_lr is None:
+            raise ConfigError(f"fa-sgd: task {task.name!r} sets dense_optimizer but not dense_lr")
+        missing = [m for m in task.methods if m not in task.lrs]
+        if missing:
+            raise ConfigError(f"fa-sgd: task {task.name!r} has no lr grid (lrs) for method(s) {missing}")
+
+    @functools.cache
+    def frequencies(source: str) -> dict[str, torch.Tensor]:
+        splits = profile_splits(ctx.data_dir, ctx.work_dir, as_table(tasks[source]), ctx.seeds[0])
+        counts = id_counts(splits.train, splits.table_sizes)
+        return {k: (c / c.sum()).float() for k, c in counts.items()}
+
+    def data(source: str, seed: int) -> TaskData:
+        splits = profile_splits(ctx.data_dir, ctx.work_dir, as_table(tasks[source]), seed)
+        return TaskData(splits, frequencies(source))
+
+    def loaders(data: TaskData, seed: int) -> Loaders:
+        return splits_loaders(data.splits, seed)
+
+    variants = {trial_name(task, method, float(lr)): method_variant(task, method, float(lr), ctx.device)
+                for task in p.tasks for method in task.methods for lr in task.lrs[method]}
+    return Study(variants=variants, data=data, loaders=loaders)
 
 
 def run(ctx: ExperimentContext) -> ExperimentResult:
-    """Every task of the profile, every method, every seed."""
-    runs: list[SeedRun] = []
-    manifests = {task["name"]: run_task(task, ctx, runs.append) for task in ctx.params["tasks"]}
+    """Each method's lr is picked on the first seed by validation AUC, then every other seed trains with it."""
+    p: Params = ctx.params
+    first, rest = ctx.seeds[0], ctx.seeds[1:]
+    design = study(ctx)
+    tuning = run_study(ctx, study, jobs=[(name, first) for name in design.variants], study=design)
+    chosen: dict[str, SeedRun] = {}
+    for task in p.tasks:
+        for method in task.methods:
+            trials = [r for r in tuning.runs if r.model in {trial_name(task, method, float(lr)) for lr in task.lrs[method]}]
+            best = max(trials, key=lambda r: r.metrics["val_auc"])
+            ctx.progress.log(f"{task.name}_{method}: lr {best.metrics['lr']:g} chosen by validation AUC on seed {first}")
+            chosen[f"{task.name}_{method}"] = best
+    others = run_study(ctx, study, jobs=[(best.model, seed) for best in chosen.values() for seed in rest], study=design)
+    method_of = {best.model: name for name, best in chosen.items()}
+    runs = [dataclasses.replace(r, model=method_of[r.model]) for r in [*chosen.values(), *others.runs]]
     notes = ["The paper's exact step-size rule was not available: FA-SGD uses lr * min(sqrt(p_max / p_k), max_scale) "
              "per row (FBGEMM's counter-SGD exponent), CF-SGD the same with p_k from a per-row counter of steps.",
              "Per method, the learning rate is chosen from its grid by validation AUC on the first seed."]
-    for task in ctx.params["tasks"]:
-        split = manifests[task["name"]].get("splits")
-        notes.append(f"{task['name']}: {task['dataset']} {split}, model {task['model']} dim {task['dim']}, "
-                     f"batch {task['batch_size']}, {task['epochs']} epochs (best validation epoch), lr grids {task['lrs']}.")
-    models = {f"{t['name']}_{m}": {"task": t["name"], "method": m} for t in ctx.params["tasks"] for m in t["methods"]}
+    manifests = {task.name: tuning.first_data(task.name).splits.manifest for task in p.tasks}
+    for task in p.tasks:
+        notes.append(f"{task.name}: {task.dataset} {manifests[task.name].get('splits')}, model {task.model} dim "
+                     f"{task.dim}, batch {task.batch_size}, {task.epochs} epochs (best validation epoch), lr grids "
+                     f"{ {m: list(v) for m, v in task.lrs.items()} }.")
+    models = {f"{t.name}_{m}": {"task": t.name, "method": m} for t in p.tasks for m in t.methods}
     return ExperimentResult(runs=runs, dataset=manifests, protocol_notes=notes, models=models)

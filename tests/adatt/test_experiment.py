@@ -11,8 +11,8 @@ import pytest
 from repro.claims import evaluate_claims
 from harness.errors import ConfigError, DataError
 from harness.experiment import ExperimentContext
-from papers.adatt.experiment import MODELS, resolve_params, run
-from repro.registry import load_registry
+from papers.adatt.experiment import MODELS, run
+from repro.registry import get_paper, load_registry
 
 
 class RecordingProgress:
@@ -38,14 +38,15 @@ class RecordingProgress:
 def _context(tmp_path: Path, profile: str, params: dict, data_dir: Path | None = None) -> ExperimentContext:
     return ExperimentContext(paper_id="adatt", profile=profile, seeds=[0, 1], device="cpu",
                              data_dir=data_dir or tmp_path / "no-data", work_dir=tmp_path / "work",
-                             params=params, progress=RecordingProgress())
+                             params=get_paper("adatt").parse_params(params), progress=RecordingProgress())
 
 
+@pytest.mark.slow
 def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     paper = load_registry()["adatt"]
     ctx = _context(tmp_path, "smoke", paper.profiles["smoke"].params)
     result = run(ctx)
-    assert ctx.progress.jobs == [(m, s) for m in MODELS for s in (0, 1)]
+    assert ctx.progress.jobs == [(m, s) for s in (0, 1) for m in MODELS]
     assert any("SYNTHETIC" in line for line in ctx.progress.logs)
     assert len(result.runs) == 2 * len(MODELS) and set(result.models) == set(MODELS)
     measured = result.measurements()
@@ -66,15 +67,16 @@ def test_real_data_errors_leave_no_partial_output(tmp_path: Path) -> None:
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").rglob("*"))
 
 
-@pytest.mark.parametrize("params,message", [({"epoch": 3}, "unknown profile parameter"),
+@pytest.mark.parametrize("params,message", [({"epoch": 3}, "unknown parameter 'epoch' .did you mean 'epochs'"),
                                             ({"models": ["adatt_7"]}, "unknown model"),
-                                            ({"data": "kaggle"}, "'data'"),
+                                            ({"data": "kaggle"}, "'data' must be 'census' or 'synthetic'"),
                                             ({"education_label": "college"}, "education_label")])
-def test_bad_profile_parameters_are_config_errors(params: dict, message: str) -> None:
+def test_bad_profile_parameters_are_config_errors(tmp_path: Path, params: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        resolve_params(params)
+        run(_context(tmp_path, "smoke", params))
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_same_metrics_as_one_process(tmp_path: Path) -> None:
     """Each (model, seed) job seeds itself, so two worker processes change nothing but the wall time."""
     params = {**load_registry()["adatt"].profiles["smoke"].params, "models": ["adatt_6", "ple_6"], "epochs": 1}

@@ -5,15 +5,19 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from repro.claims import Claim, evaluate
 from harness.experiment import ExperimentContext
 from papers.dlrm import experiment
+from repro.registry import get_paper
 
 PAPER = Path(experiment.__file__).with_name("paper.toml")
 
 
 def _context(tmp_path: Path, profile: str = "smoke") -> ExperimentContext:
-    params = tomllib.loads(PAPER.read_text())["profiles"][profile]["params"]
+    paper = get_paper("dlrm")
+    params = paper.parse_params(paper.profiles[profile].params)
     return ExperimentContext("dlrm", profile, [0, 1], "cpu", tmp_path / "data", tmp_path / "work", params)
 
 
@@ -22,6 +26,7 @@ def _claims() -> list[Claim]:
     return [Claim(**{k: (float(v) if k in ("paper_value", "tolerance") else v) for k, v in c.items()}) for c in raw]
 
 
+@pytest.mark.slow
 def test_smoke_profile_gives_every_claimed_quantity(tmp_path: Path) -> None:
     result = experiment.run(_context(tmp_path))
     assert {r.model for r in result.runs} == {"dlrm", "logreg"} and len(result.runs) == 4
@@ -31,7 +36,7 @@ def test_smoke_profile_gives_every_claimed_quantity(tmp_path: Path) -> None:
         assert "not measured" not in verdict.reason, claim.id
     dlrm_run = next(r for r in result.runs if r.model == "dlrm")
     assert dlrm_run.metrics["step_ms_total"] > 0 and dlrm_run.config["sparse_optimizer"] == "sgd"
-    assert (tmp_path / "work" / "checkpoints" / "dlrm-seed0" / "result.json").exists()
+    assert (tmp_path / "work" / "jobs" / "dlrm-seed0" / "job.json").exists()
     # a second call (the runner's --resume of a finished job) reuses the results without training
     again = experiment.run(_context(tmp_path))
     assert again.measurements() == measured

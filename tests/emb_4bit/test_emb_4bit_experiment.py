@@ -11,10 +11,11 @@ from harness.experiment import ExperimentContext
 from repro.registry import get_paper
 
 
+@pytest.mark.slow
 def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
     paper = get_paper("emb-4bit")
     ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,
-                            work_dir=tmp_path / "work", params=paper.profiles["smoke"].params)
+                            work_dir=tmp_path / "work", params=paper.parse_params(paper.profiles["smoke"].params))
     measured = paper.experiment()(ctx).measurements()
     for claim in paper.claims:
         assert all(len(measured[q]) == 2 for q in claim.quantities()), claim.id

@@ -43,7 +43,7 @@ def test_dlrm_alignment_padding_weights_stay_zero_through_training() -> None:
     tables = make_tables(["f0", "f1", "f2", "f3"], ROWS, dim=4)  # 4 + 10 interaction columns -> 16
     batch = random_ctr_batches(1, 8, 3, ROWS)[0]
     torch.manual_seed(0)
-    model = DLRM([3, 8, 4], [8, 1], tables)
+    model = DLRM.from_tables([3, 8, 4], [8, 1], tables)
     first = model.top.layers[0]
     assert first.in_features == 16 and torch.count_nonzero(first.weight[:, 14:]) == 0
     opt = torch.optim.SGD(model.parameters(), lr=0.5, weight_decay=0.1)
@@ -83,8 +83,8 @@ def test_embedding_backends_agree_on_outputs_and_gradients() -> None:
     kjt = KeyedJaggedTensor.from_lengths_sync(keys=["f0", "f1", "f2", "f3"], lengths=lengths,
                                               values=torch.randint(0, min(ROWS), (int(lengths.sum()),)))
     torch.manual_seed(0)
-    ref = PooledEmbeddings(tables, backend="torchrec")
-    alt = PooledEmbeddings(tables, backend="torch")
+    ref = PooledEmbeddings.from_tables(tables, backend="torchrec")
+    alt = PooledEmbeddings.from_tables(tables, backend="torch")
     _copy_weights(ref, alt)
     out_ref, out_alt = ref(kjt), alt(kjt)
     assert out_ref.shape == (16, 32)
@@ -102,8 +102,8 @@ def test_dlrm_forward_and_backends_equal(backend: str) -> None:
     tables = make_tables(["f0", "f1", "f2", "f3"], ROWS, dim=4)
     batch = random_ctr_batches(1, 8, 3, ROWS)[0]
     torch.manual_seed(0)
-    ref = DLRM([3, 8, 4], [8, 1], tables, backend="torchrec")
-    model = DLRM([3, 8, 4], [8, 1], tables, backend=backend)
+    ref = DLRM.from_tables([3, 8, 4], [8, 1], tables, backend="torchrec")
+    model = DLRM.from_tables([3, 8, 4], [8, 1], tables, backend=backend)
     _copy_weights(ref, model)
     logits = model(batch)
     assert logits.shape == (8,)
@@ -112,7 +112,7 @@ def test_dlrm_forward_and_backends_equal(backend: str) -> None:
 
 def test_dlrm_rejects_mismatched_dims() -> None:
     with pytest.raises(ValueError, match="dot interaction"):
-        DLRM([3, 8, 5], [8, 1], make_tables(["a"], [4], dim=4))
+        DLRM.from_tables([3, 8, 5], [8, 1], make_tables(["a"], [4], dim=4))
 
 
 def test_dot_interaction_gradient_matches_autograd_reference() -> None:

@@ -45,7 +45,7 @@ def test_cross_network_is_eq3_with_the_outer_product() -> None:
 
 
 def _dcn(dim: int = 4, backend: Backend = "torch") -> DCN:
-    return DCN(3, make_tables(["f0", "f1", "f2", "f3"], ROWS, dim), cross_layers=2, deep=[16, 8],
+    return DCN.from_tables(3, make_tables(["f0", "f1", "f2", "f3"], ROWS, dim), cross_layers=2, deep=[16, 8],
                backend=backend)
 
 
@@ -95,6 +95,6 @@ def test_dcn_backends_agree() -> None:
 def test_dcn_rejects_empty_networks() -> None:
     tables = make_tables(["a"], [4], dim=4)
     with pytest.raises(ValueError, match="cross layer"):
-        DCN(3, tables, cross_layers=0, deep=[8])
+        DCN.from_tables(3, tables, cross_layers=0, deep=[8])
     with pytest.raises(ValueError, match="deep layer"):
-        DCN(3, tables, cross_layers=1, deep=[])
+        DCN.from_tables(3, tables, cross_layers=1, deep=[])

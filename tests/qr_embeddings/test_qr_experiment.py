@@ -10,25 +10,27 @@ from repro.claims import evaluate_claims
 from harness.errors import ConfigError
 from harness.experiment import ExperimentContext
 from papers.qr_embeddings.experiment import architectures
+from papers.qr_embeddings.params import Params
 from repro.registry import get_paper
 
 
+@pytest.mark.slow
 def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
     paper = get_paper("qr-embeddings")
     profile = paper.profiles["smoke"]
     ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,
-                            work_dir=tmp_path / "work", params=profile.params)
+                            work_dir=tmp_path / "work", params=paper.parse_params(profile.params))
     result = paper.experiment()(ctx)
     measured = result.measurements()
-    params = profile.params
-    assert params["architectures"] == ["dlrm", "dcn"]
-    assert {run.model for run in result.runs} == {f"{a}_{m}" for a in params["architectures"] for m in params["models"]}
+    params = ctx.params
+    assert params.architectures == ("dlrm", "dcn")
+    assert {run.model for run in result.runs} == {f"{a}_{m}" for a in params.architectures for m in params.models}
     assert {claim.lhs.split("_")[0] for claim in paper.claims} == {"dlrm", "dcn"}
     for claim in paper.claims:
         assert all(len(measured[q]) == 2 for q in claim.quantities()), claim.id
     for verdict in evaluate_claims(paper.claims, measured):
         assert verdict.status in ("reproduced", "not reproduced", "inconclusive")
-    for arch in params["architectures"]:
+    for arch in params.architectures:
         ratio = measured[f"{arch}_qr_mult_4:bytes_vs_full"][0]
         assert 0.2 < ratio < 0.5
         assert measured[f"{arch}_qr_mult_60:embedding_bytes"][0] < measured[f"{arch}_hashing_4:embedding_bytes"][0]
@@ -39,4 +41,4 @@ def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
 
 def test_unknown_architecture_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown architecture"):
-        architectures({"architectures": ["dlrm", "wukong"]})
+        architectures(Params(architectures=("dlrm", "wukong")))

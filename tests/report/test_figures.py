@@ -14,6 +14,7 @@ from harness.errors import UserError
 ADATT_NOTEBOOK = Path(__file__).resolve().parents[2] / "papers" / "adatt" / "figures.ipynb"
 
 
+@pytest.mark.slow
 def test_adatt_notebook_draws_figures_from_the_record(tmp_path, record_factory, run_writer):
     run_dir = run_writer(tmp_path / "results", record_factory(seeds=2, epochs=3))
     before = json.loads((run_dir / "record.json").read_text())

@@ -47,6 +47,18 @@ rhs = "b:auc"
 """
 
 
+PARAMS = """
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Params:
+    epochs: int = 1
+    lr: float = 0.1
+    widths: tuple[int, ...] = (4, 2)
+"""
+
+
 def write(tmp_path: Path, paper_text: str | None = PAPER, catalog_text: str = CATALOG) -> tuple[Path, Path]:
     catalog = tmp_path / "catalog.toml"
     catalog.write_text(catalog_text)
@@ -54,6 +66,7 @@ def write(tmp_path: Path, paper_text: str | None = PAPER, catalog_text: str = CA
     (papers / "toy").mkdir(parents=True)
     if paper_text is not None:
         (papers / "toy" / "paper.toml").write_text(paper_text)
+        (papers / "toy" / "params.py").write_text(PARAMS)
     return catalog, papers
 
 
@@ -110,12 +123,33 @@ def test_paper_without_folder_file_is_planned(tmp_path: Path) -> None:
                    "paired = true\n", "key 'paired' belongs to kind"),
     (lambda t: t.replace("datasets = []", "datasets = []\n[paper_protocol]\ndata = \"x\"\nepoch = \"1\""),
      "\\[paper_protocol\\]: unknown key 'epoch'"),
+    (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { epoch = 3 }"),
+     "profiles.smoke. params: unknown parameter 'epoch' .did you mean 'epochs'.."),
+    (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { lr = \"fast\" }"), "parameter 'lr' must be float, got str"),
+    (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { widths = [4, 2.5] }"),
+     "parameter 'widths'\\[1\\] must be int, got float"),
 ])
 def test_invalid_paper_file_names_file_and_key(tmp_path: Path, edit, message: str) -> None:
     catalog, papers = write(tmp_path, edit(PAPER))
     with pytest.raises(ConfigError, match=message) as info:
         load_registry(catalog, papers)
     assert "paper.toml" in str(info.value)
+
+
+def test_paper_without_params_module_is_refused(tmp_path: Path) -> None:
+    catalog, papers = write(tmp_path)
+    (papers / "toy" / "params.py").unlink()
+    with pytest.raises(ConfigError, match="params.py is missing"):
+        load_registry(catalog, papers)
+
+
+def test_profile_params_become_the_papers_typed_params(tmp_path: Path) -> None:
+    toy = load_registry(*write(tmp_path, PAPER.replace("seeds = 2", "seeds = 2\nparams = { epochs = 3, lr = 1 }")))["toy"]
+    params = toy.parse_params(toy.profiles["smoke"].params)
+    assert (params.epochs, params.lr, params.widths) == (3, 1.0, (4, 2)) and isinstance(params.lr, float)
+    assert toy.parse_params({}, ["epochs=5", "widths=[8]"]).widths == (8,)
+    with pytest.raises(ConfigError, match="with --set epoch=5.*unknown parameter .epoch. .did you mean .epochs."):
+        toy.parse_params({}, ["epoch=5"])
 
 
 def test_unknown_id_suggests_the_closest() -> None:

@@ -15,7 +15,7 @@ ROWS = [100, 50, 200, 30]
 
 def small_dlrm(backend: str = "torchrec") -> DLRM:
     """A DLRM of the reference shape, scaled down (4 tables, dim 8)."""
-    return DLRM([4, 16, 8], [16, 1], make_tables([f"f{i}" for i in range(len(ROWS))], ROWS, 8), backend=backend)
+    return DLRM.from_tables([4, 16, 8], [16, 1], make_tables([f"f{i}" for i in range(len(ROWS))], ROWS, 8), backend=backend)
 
 
 def small_splits(batch_size: int = 32) -> tuple[BatchList, dict[str, BatchList]]:
