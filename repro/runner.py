@@ -33,7 +33,7 @@ from harness.atomic import write_json
 from repro.claims import count_statuses, count_underpowered, evaluate_claims, evaluate_fact
 from harness.data import registry as datasets
 from harness.data.datadir import default_cache_dir, resolve_data_dir
-from harness.errors import UserError
+from harness.errors import ConfigError, UserError
 from harness.params import apply_overrides
 from harness.experiment import ExperimentContext, ExperimentResult
 from repro.progress import ConsoleProgress, download_with_bar, print_summary
@@ -199,7 +199,7 @@ def build_record(paper: Paper, run_id: str, config: dict[str, Any], result: Expe
         "dataset": result.dataset,
         "protocol_notes": result.protocol_notes,
         "paper_protocol": dict(paper.protocol),
-        "run_protocol": run_protocol(config, result.dataset),
+        "run_protocol": run_protocol({**config, "params": _resolved_params(paper, config)}, result.dataset),
         "models": result.models,
         "runs": [asdict(r) for r in result.runs],
         "claims": [asdict(c) for c in paper.claims],
@@ -215,6 +215,14 @@ def build_record(paper: Paper, run_id: str, config: dict[str, Any], result: Expe
     }
 
 
+def _resolved_params(paper: Paper, config: dict[str, Any]) -> dict[str, Any]:
+    """The run's profile parameters with the paper's defaults filled in (its typed ``Params``), as plain data."""
+    try:
+        return asdict(paper.parse_params(config.get("params") or {}))
+    except (ConfigError, TypeError):
+        return dict(config.get("params") or {})
+
+
 def run_protocol(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, str]:
     """This run's protocol in the words of ``[paper_protocol]``: data, rows, epochs, seeds, recipe.
 
@@ -223,7 +231,7 @@ def run_protocol(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, s
     or one level down).
     """
     params = config.get("params") or {}
-    tasks = params.get("tasks") if isinstance(params.get("tasks"), list) else [params]
+    tasks = list(params["tasks"]) if isinstance(params.get("tasks"), (list, tuple)) else [params]
     manifests = [dataset] + [v for v in dataset.values() if isinstance(v, dict)] if isinstance(dataset, dict) else []
 
     def per_task(*keys: str) -> str:
@@ -236,14 +244,19 @@ def run_protocol(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, s
 
     ids = sorted({str(m.get("dataset_id") or m.get("dataset")) for m in manifests
                   if isinstance(m.get("dataset_id") or m.get("dataset"), str)})
+    ids = ids or sorted({str(task["dataset"]) for task in tasks if task.get("dataset")})
     data = ", ".join(ids) or str(params.get("data", "—"))
-    if any("synthetic" in k for task in tasks for k in task) or params.get("data") == "synthetic":
+    synthetic = params["data"] == "synthetic" if "data" in params else \
+        any(task.get("synthetic_rows") for task in tasks)
+    if synthetic:
         data += " (synthetic rows in its format)"
     sizes = [m.get("splits") if isinstance(m.get("splits"), dict) else m.get("split_sizes") for m in manifests]
     rows = "; ".join(" / ".join(f"{k} {v:,}" for k, v in split.items() if isinstance(v, int))
                      for split in sizes if isinstance(split, dict)) or "—"
-    return {"data": data, "rows": rows, "epochs": per_task("epochs"), "seeds": str(len(config.get("seeds", []))),
-            "recipe": per_task("optimizer", "dense_optimizer", "lr", "dense_lr", "batch_size", "weight_decay")}
+    return {"data": data, "rows": rows, "epochs": per_task("epochs", "clean_epochs"),
+            "seeds": str(len(config.get("seeds", []))),
+            "recipe": per_task("protocol", "optimizer", "dense_optimizer", "lr", "dense_lr", "batch_size",
+                               "weight_decay", "lr_decay", "clean_lrs", "tuning_seed")}
 
 
 def _ensure_datasets(paper: Paper, data_dir: Path, console: Console) -> None:
