@@ -268,7 +268,7 @@ def evaluate_fact(claim: Claim, measurements: dict[str, list[float]]) -> dict[st
     spread = "identical on every seed" if constant else f"varies over seeds (std {lhs.std:.3g})"
     if claim.rhs:
         rhs = Summary.of(values[1])
-        agrees = _holds_exactly(claim.op, lhs.mean, rhs.mean, claim.tolerance)
+        agrees: bool | None = _holds_exactly(claim.op, lhs.mean, rhs.mean, claim.tolerance)
         ratio = f", ratio {lhs.mean / rhs.mean:.4g}" if rhs.mean else ""
         ours = f"{lhs.mean:.6g} {claim.op} {rhs.mean:.6g}"
         text = f"computed {lhs.mean:.6g} against {rhs.mean:.6g}{ratio} ({spread}): the relation " + \
@@ -300,7 +300,7 @@ def constant_counterpart(quantity: str) -> tuple[str, bool] | None:
 
 def count_statuses(verdicts: list[dict[str, Any]] | list[Verdict]) -> dict[str, int]:
     """Count verdicts per status, in the fixed order reproduced / not reproduced / inconclusive."""
-    counts = {REPRODUCED: 0, NOT_REPRODUCED: 0, INCONCLUSIVE: 0}
+    counts: dict[str, int] = {REPRODUCED: 0, NOT_REPRODUCED: 0, INCONCLUSIVE: 0}
     for v in verdicts:
         status = v["status"] if isinstance(v, dict) else v.status
         counts[status] += 1

@@ -24,7 +24,7 @@ from harness.data.api import Splits
 from harness.data.profile import profile_splits
 from harness.embeddings.collection import TableCollection
 from harness.embeddings.memory import optimizer_state_nbytes
-from harness.embeddings.study import build_dlrm, id_counts, table_factory
+from harness.embeddings.study import build_dlrm, id_counts, table_collection, table_factory
 from harness.errors import ConfigError
 from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from harness.models.factorization import MatrixFactorization
@@ -61,11 +61,12 @@ def build_model(task: Task, splits: Splits) -> nn.Module:
 
 def row_tables(task: Task, model: nn.Module) -> dict[str, list[nn.Parameter]]:
     """The model's row-indexed tables by feature key (MF: each key's embedding and bias tables)."""
-    collection = model.sparse.collection if task.model == "dlrm" else model.sparse  # type: ignore[union-attr]
-    tables = {k: [table.weight] for k, table in collection.tables.items()}
+    collection = table_collection(model) if task.model == "dlrm" else model.get_submodule("sparse")
+    assert isinstance(collection, TableCollection)
+    tables = {k: [table.get_parameter("weight")] for k, table in collection.tables.items()}
     if task.model == "mf":
-        tables["user_id"].append(model.user_bias.weight)  # type: ignore[union-attr]
-        tables["item_id"].append(model.item_bias.weight)  # type: ignore[union-attr]
+        tables["user_id"].append(model.get_parameter("user_bias.weight"))
+        tables["item_id"].append(model.get_parameter("item_bias.weight"))
     return tables
 
 
