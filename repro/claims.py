@@ -86,7 +86,6 @@ class Claim:
     tolerance: float = 0.0
     alpha: float = 0.05
     transferred: bool = False
-    higher_is_better: bool = True
     paired: bool = False
 
     def quantities(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""A paper's figures, drawn from a finished run record by its papermill notebook (issue 5 point 3).
+"""A paper's figures, drawn from a finished run record by its papermill notebook.
 
 ``repro run`` calls :func:`run_figures` after the run, and ``repro figures <run-id>`` calls it
 alone: the paper's ``figures.ipynb`` is executed with papermill, with ``record_path`` (the run's

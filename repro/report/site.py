@@ -1,7 +1,7 @@
 """Build the static HTML report from run records: ``repro report``.
 
 The site joins, in one place, every catalog paper's status, each run's verdicts, figures and
-metadata, and the asv performance history (see issue 5 point 5). It reads only run records
+metadata, and the asv performance history. It reads only run records
 (``results/<paper>/<run-id>/record.json``) and the catalog list the CLI passes in.
 
 Layout of the output folder::

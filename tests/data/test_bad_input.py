@@ -1,4 +1,4 @@
-"""Bad input (issue 3, point 6): each malformed file gives a clear error and leaves nothing behind."""
+"""Bad input: each malformed file gives a clear error and leaves nothing behind."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +33,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     """(a folder outside the checkout, the environment whose path starts at the installed wheel)."""
     root = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    source = root / "source"  # a copy, so the build leaves nothing (build/, *.egg-info) in the checkout
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "results", "site", "build", "dist",
+                                                                  "*.egg-info", ".asv", "__pycache__", "asv-*"))
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"),
-         str(REPO)], root, env)
+         str(source)], root, env)
     wheels = list((root / "dist").glob("recrepro-*.whl"))
     assert len(wheels) == 1, wheels
     run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(root / "site"), str(wheels[0])],
