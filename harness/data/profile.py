@@ -6,7 +6,8 @@ synthetic file of that many rows in the dataset's native format and reads it thr
 loader as the real one; otherwise the real files under the data directory are read. Profile keys:
 
 * ``dataset``: a dataset id of :mod:`.registry` (default: the paper's own, given by the caller);
-* ``synthetic_rows``, ``synthetic_vocab``: the synthetic file's size and its largest vocabulary;
+* ``synthetic_rows``, ``synthetic_vocab``: the synthetic file's size and its largest vocabulary
+  (Frappe: ``synthetic_rows`` rows in each part the protocol reads, half as many in its test file);
 * ``batch_size``, ``eval_batch_size``: training and evaluation batch sizes.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.data.api import Splits, load_splits
-from harness.data.synthetic import write_criteo_tsv, write_movielens
+from harness.data.synthetic import write_criteo_tsv, write_frappe_libfm, write_movielens
 from harness.errors import ConfigError
 
 CRITEO_KAGGLE_DLRM = "criteo-kaggle-dlrm"
@@ -26,7 +27,7 @@ def profile_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], se
                    default_dataset: str = CRITEO_KAGGLE_DLRM) -> Splits:
     """The train/val/test loaders of ``params["dataset"]`` (else `default_dataset`) for one seed.
 
-    Synthetic files (Criteo TSV or a MovieLens release) go under ``work_dir/synthetic`` and the
+    Synthetic files (Criteo TSV, a MovieLens release or the Frappe libfm files) go under ``work_dir/synthetic`` and the
     preprocessed cache under ``work_dir/cache``; `seed` orders the training batches.
     """
     dataset = str(params.get("dataset", default_dataset))
@@ -39,6 +40,10 @@ def profile_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], se
         release = dataset.split("-")[1]
         data_dir = work_dir / "synthetic"
         write_movielens(data_dir / f"movielens_{release}", release, rows=rows, seed=0)
+    elif rows > 0 and dataset.startswith("frappe"):
+        data_dir = work_dir / "synthetic"
+        parts = {"validation": rows, "test": rows // 2}
+        write_frappe_libfm(data_dir / "frappe_nfm", {"train": rows, **parts} if dataset == "frappe-bars" else parts)
     elif rows > 0:
         raise ConfigError(f"synthetic_rows: no synthetic generator for dataset {dataset!r}; "
                           "set synthetic_rows = 0 to read the real files")
