@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -218,7 +219,7 @@ def seed_band_grid(data: pd.DataFrame, x: str, y: str = "value", col: str | None
                    order: Sequence[Any] | None = None, col_order: Sequence[Any] | None = None,
                    row_order: Sequence[Any] | None = None, paper: pd.DataFrame | None = None,
                    labels: Mapping[Any, str] | None = None, title: str = "",
-                   panel_size: tuple[float, float] = (4.2, 3.8), sharey: bool | str = False) -> Figure | None:
+                   panel_size: tuple[float, float] = (4.2, 3.8)) -> Figure | None:
     """:func:`seed_band` in a grid: one panel per (`row`, `col`) value of `data`.
 
     `paper` holds the paper's numbers as rows with the same `x` / `col` / `row` columns as `data`
@@ -227,13 +228,14 @@ def seed_band_grid(data: pd.DataFrame, x: str, y: str = "value", col: str | None
     None when `data` is empty (the record measured none of it).
     """
     if data.empty or x not in data or y not in data:
-        return _nothing(f"no run measured {y} by {x}")
+        _not_drawn(f"no run measured {y} by {x}")
+        return None
     labels = labels or {}
     rows = list(row_order) if row_order is not None else (list(dict.fromkeys(data[row])) if row else [None])
     cols = list(col_order) if col_order is not None else (list(dict.fromkeys(data[col])) if col else [None])
     width = max(panel_size[0], 0.45 * data[x].nunique() + 1.4)  # room for every category's label
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(width * len(cols), panel_size[1] * len(rows)),
-                             squeeze=False, sharey=sharey)
+                             squeeze=False)
     any_paper = False
     for r, row_value in enumerate(rows):
         for c, col_value in enumerate(cols):
@@ -246,7 +248,10 @@ def seed_band_grid(data: pd.DataFrame, x: str, y: str = "value", col: str | None
             seed_band(ax, panel, x, y, order=panel_order, paper=bands)
             if r == 0 and col:
                 ax.set_title(labels.get(col_value, str(col_value)))
-            ax.set_ylabel(labels.get(row_value, str(row_value)) if row else (labels.get(y, "" if y == "value" else y) if c == 0 else ""))
+            if row:
+                ax.set_ylabel(labels.get(row_value, str(row_value)))
+            else:
+                ax.set_ylabel(labels.get(y, "" if y == "value" else y) if c == 0 else "")
     legend_below(fig, paper=any_paper)
     if title:
         fig.suptitle(title, fontsize=11)
@@ -269,7 +274,8 @@ def tradeoff_grid(data: pd.DataFrame, x: str, y: str, hue: str, col: str | None 
     has both `x` and `y`.
     """
     if data.empty or x not in data or y not in data or data[[x, y]].dropna().empty:
-        return _nothing(f"no run measured both {x} and {y}")
+        _not_drawn(f"no run measured both {x} and {y}")
+        return None
     data = data.dropna(subset=[x, y])
     labels = labels or {}
     cols = list(col_order) if col_order is not None else (list(dict.fromkeys(data[col])) if col else [None])
@@ -323,7 +329,8 @@ def curves_grid(curves: pd.DataFrame, panels: Sequence[str], x: str = "epoch", h
     labels = labels or {}
     panels = [p for p in panels if p in curves]
     if curves.empty or x not in curves or not panels:
-        return _nothing(f"the runs have no training curve with {x} and any of {', '.join(panels) or 'the panels'}")
+        _not_drawn(f"the runs have no training curve with {x} and any of {', '.join(panels) or 'the panels'}")
+        return None
     order = list(hue_order) if hue_order is not None else list(dict.fromkeys(curves[hue]))
     palette = dict(zip(order, sns.color_palette("colorblind", len(order))))
     fig, axes = plt.subplots(1, len(panels), figsize=(panel_size[0] * len(panels), panel_size[1]), squeeze=False)
@@ -357,7 +364,8 @@ def claims_figure(record: Mapping[str, Any], ncols: int = 4, panel_size: tuple[f
     """
     claims = claims_frame(record)
     if claims.empty:
-        return _nothing("the record has no claims")
+        _not_drawn("the record has no claims")
+        return None
     runs = runs_frame(record)
     ncols = min(ncols, len(claims))
     nrows = math.ceil(len(claims) / ncols)
@@ -375,7 +383,7 @@ def claims_figure(record: Mapping[str, Any], ncols: int = 4, panel_size: tuple[f
 
 def legend_below(fig: Figure, paper: bool = True, threshold: bool = False) -> None:
     """The figure legend of :func:`seed_band` panels: seeds, mean ± std, the paper (and a threshold)."""
-    handles = [Line2D([], [], marker="o", color="gray", alpha=0.55, linestyle="none", label="one seed"),
+    handles: list[Artist] = [Line2D([], [], marker="o", color="gray", alpha=0.55, linestyle="none", label="one seed"),
                Line2D([], [], marker="D", color="black", markersize=5, label="mean ± std over seeds")]
     if paper:
         handles.append(_paper_handle())
@@ -386,10 +394,9 @@ def legend_below(fig: Figure, paper: bool = True, threshold: bool = False) -> No
 
 # ---------------------------------------------------------------- helpers
 
-def _nothing(reason: str) -> None:
-    """Say why a figure is not drawn (shown in the executed notebook) and return None."""
+def _not_drawn(reason: str) -> None:
+    """Say why a figure is not drawn (the executed notebook shows it)."""
     print(f"not drawn: {reason}")
-    return None
 
 
 def _is_number(value: Any) -> bool:
