@@ -17,6 +17,9 @@ format two ways, and both reproductions do the same here:
   model built from the same seed, with every ``nn.Linear``'s forward and both backward matmuls
   quantised (master weights FP32, straight-through estimator) and the interaction's inputs
   fake-quantised with a straight-through gradient; evaluated in the format.
+
+:func:`format_study` / :func:`run_format_study` assemble the three on a DLRM for a paper whose
+parameters are :class:`~harness.formats.params.FormatStudyParams`.
 """
 
 from __future__ import annotations
