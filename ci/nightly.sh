@@ -10,6 +10,11 @@
 #
 # Every selected step runs even if an earlier one failed (so the report still shows what did
 # work); the script then exits 1 and names each failed step. --fail-fast stops at the first.
+# A dataset that cannot be downloaded (no public URL, no network) is not a failure: its papers
+# are reported as "data unavailable" in STATUS/papers.tsv and skipped. Time benchmarks gate only
+# on a dedicated machine (--time-gate auto: informational on GitHub-hosted runners, whose timings
+# swing 15-30%); quality benchmarks always gate. STATUS/ (default ci/nightly-status) also gets
+# the data, paper and benchmark outcomes and, from the report step, the verdict-history summary.
 # How the regression gate works and how to compare by hand: ci/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,12 +27,15 @@ usage: ci/nightly.sh [options]
 
 steps (in order): setup data papers asv micro report
   setup   bash scripts/bootstrap.sh (creates .venv, installs the pinned stack)
-  data    repro data download for every dataset of the selected papers (only with --download-data)
-  papers  repro run <paper> --profile P --device D for every implemented paper
-  asv     asv continuous BASE HEAD: fail on time beyond --time-factor or quality beyond
-          --quality-factor; then asv publish (ci/asv-html)
+  data    repro data download for every dataset of the selected papers (only with --download-data);
+          a dataset that cannot be fetched is listed in STATUS/data-unavailable, not a failure
+  papers  repro run <paper> --profile P --device D for every implemented paper; a paper whose
+          data is unavailable is skipped as "data unavailable" (STATUS/papers.tsv)
+  asv     asv continuous BASE HEAD: quality beyond --quality-factor fails; time beyond
+          --time-factor fails only when the time gate is on (see --time-gate); asv publish
   micro   pytest-benchmark micro-benchmarks (tests/benchmarks), saved and compared to the last run
-  report  repro report --out SITE (it copies ci/asv-html into SITE/asv)
+  report  repro report --out SITE (it copies ci/asv-html into SITE/asv), then the verdict history
+          summary STATUS/summary.md and, on a verdict flip or quality regression, STATUS/alert.md
 
 options:
   --quick                 smoke profile, asv --quick, one round per micro-benchmark (or NIGHTLY_QUICK=1)
@@ -41,6 +49,9 @@ options:
   --asv-bench REGEX       only the time/memory benchmarks matching it, e.g. bench_metrics (quality always runs)
   --time-factor F         asv regression threshold for time/memory (default: $ASV_TIME_FACTOR, else 1.10; 1000 with --quick)
   --quality-factor F      threshold for the track_* quality benchmarks (default: $ASV_QUALITY_FACTOR or 1.01)
+  --time-gate on|off|auto whether a time regression fails the step (default auto: off on GitHub-hosted
+                          runners, $RUNNER_ENVIRONMENT=github-hosted, on elsewhere)
+  --status DIR            outcome files of this run (default: ci/nightly-status)
   --results DIR           run records of this job (default: results/nightly)
   --site DIR              report output (default: site)
   --fail-fast             stop at the first failed step
@@ -53,8 +64,8 @@ log() { printf '\033[1m[nightly]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[nightly] error:\033[0m %s\n' "$*" >&2; exit 2; }
 
 quick="${NIGHTLY_QUICK:-0}" profile="" device=cpu papers="" download_data=0 base=HEAD~1 fail_fast=0 dry_run=0 asv_bench=""
-time_factor="${ASV_TIME_FACTOR:-}" quality_factor="${ASV_QUALITY_FACTOR:-1.01}"
-results=results/nightly site=site
+time_factor="${ASV_TIME_FACTOR:-}" quality_factor="${ASV_QUALITY_FACTOR:-1.01}" time_gate=auto
+results=results/nightly site=site status=ci/nightly-status
 only=() skip=()
 
 is_step() { local s; for s in "${ALL_STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
@@ -73,6 +84,8 @@ while [ $# -gt 0 ]; do
     --asv-bench) need_value "$@"; asv_bench="$2"; shift ;;
     --time-factor) need_value "$@"; time_factor="$2"; shift ;;
     --quality-factor) need_value "$@"; quality_factor="$2"; shift ;;
+    --time-gate) need_value "$@"; time_gate="$2"; shift ;;
+    --status) need_value "$@"; status="$2"; shift ;;
     --results) need_value "$@"; results="$2"; shift ;;
     --site) need_value "$@"; site="$2"; shift ;;
     --fail-fast) fail_fast=1 ;;
@@ -90,6 +103,11 @@ done
 [ -n "$time_factor" ] || { [ "$quick" = 1 ] && time_factor=1000 || time_factor=1.10; }
 case "$profile" in smoke|default|full) ;; *) die "--profile must be smoke, default or full, not '$profile'" ;; esac
 case "$device" in cpu|cuda) ;; *) die "--device must be cpu or cuda, not '$device'" ;; esac
+case "$time_gate" in
+  on|off) ;;
+  auto) if [ "${RUNNER_ENVIRONMENT:-}" = github-hosted ]; then time_gate=off; else time_gate=on; fi ;;
+  *) die "--time-gate must be on, off or auto, not '$time_gate'" ;;
+esac
 
 selected() {
   local s
@@ -101,11 +119,15 @@ selected() {
   [ "$1" != data ] || [ "$download_data" = 1 ]
 }
 
-PY=.venv/bin/python
+# The tools of .venv; NIGHTLY_PY / NIGHTLY_ASV stand in for them in tests/ci/test_nightly_script.py.
+PY="${NIGHTLY_PY:-.venv/bin/python}"
 REPRO=.venv/bin/repro
-ASV=.venv/bin/asv
+ASV="${NIGHTLY_ASV:-.venv/bin/asv}"
 
-need_venv() { [ -x "$PY" ] || die ".venv is missing: run the setup step (bash scripts/bootstrap.sh) first"; }
+need_venv() {
+  [ -x "$PY" ] || die ".venv is missing: run the setup step (bash scripts/bootstrap.sh) first"
+  mkdir -p "$status"
+}
 
 # The selected paper ids, one line; fails (rather than selecting nothing) if they cannot be listed.
 paper_ids() {
@@ -123,27 +145,53 @@ step_setup() {
   bash scripts/bootstrap.sh
 }
 
+# The dataset ids the given papers read, one line.
+datasets_of() {
+  "$PY" -c 'import sys; from repro.registry import get_paper
+print(*sorted({d for p in sys.argv[1:] for d in get_paper(p).datasets}))' "$@"
+}
+
 step_data() {
   need_venv
-  local ids datasets failed=()
+  local ids datasets unavailable=()
   ids=$(paper_ids)
   # shellcheck disable=SC2086  # word splitting of the id list is intended
-  datasets=$("$PY" -c 'import sys; from repro.registry import get_paper
-print(*sorted({d for p in sys.argv[1:] for d in get_paper(p).datasets}))' $ids)
+  datasets=$(datasets_of $ids)
   for id in $datasets; do
     log "data: $id"
-    "$REPRO" data download "$id" ${REPRO_DATA_MIRROR:+--base-url "$REPRO_DATA_MIRROR"} || failed+=("$id")
+    "$REPRO" data download "$id" ${REPRO_DATA_MIRROR:+--base-url "$REPRO_DATA_MIRROR"} || unavailable+=("$id")
   done
-  [ ${#failed[@]} -eq 0 ] || { log "data: could not download: ${failed[*]}"; return 1; }
+  printf '%s\n' "${unavailable[@]+"${unavailable[@]}"}" | sed '/^$/d' > "$status/data-unavailable"
+  if [ ${#unavailable[@]} -gt 0 ]; then
+    log "data: unavailable (their papers are reported as such, the night goes on): ${unavailable[*]}"
+  fi
 }
 
 step_papers() {
   need_venv
-  local ids failed=()
+  local ids failed=() missing needs
   ids=$(paper_ids)
+  : > "$status/papers.tsv"
   for id in $ids; do
+    needs=$(datasets_of "$id")
+    missing=""
+    # Only what this invocation's data step found counts (a file left by an earlier call does not).
+    if [ "$profile" != smoke ] && selected data && [ -s "$status/data-unavailable" ]; then
+      # shellcheck disable=SC2086  # one dataset id per word
+      missing=$(printf '%s\n' $needs | grep -Fx -f "$status/data-unavailable" | tr '\n' ' ' || true)
+    fi
+    if [ -n "$missing" ]; then
+      log "papers: $id: data unavailable (${missing% }), skipped"
+      printf '%s\tdata unavailable: %s\n' "$id" "${missing% }" >> "$status/papers.tsv"
+      continue
+    fi
     log "papers: repro run $id --profile $profile --device $device"
-    "$REPRO" run "$id" --profile "$profile" --device "$device" --results "$results" || failed+=("$id")
+    if "$REPRO" run "$id" --profile "$profile" --device "$device" --results "$results"; then
+      printf '%s\tok\n' "$id" >> "$status/papers.tsv"
+    else
+      failed+=("$id")
+      printf '%s\tfailed\n' "$id" >> "$status/papers.tsv"
+    fi
   done
   [ ${#failed[@]} -eq 0 ] || { log "papers: failed: ${failed[*]} (their messages are above)"; return 1; }
 }
@@ -172,11 +220,24 @@ step_asv() {
   # asv counts every number as lower-is-better; quality is tracked as 1 - AUC and NE, so a
   # quality drop is an increase like a slowdown. Timings are noisy, quality numbers are
   # repeatable bit for bit on one machine: hence two gates with their own thresholds.
-  log "asv: time and memory, $base vs HEAD, fail beyond x$time_factor"
+  : > "$status/asv-regressions"
+  log "asv: time and memory, $base vs HEAD, beyond x$time_factor (gate $time_gate)"
   # asv ORs several --bench regexes, so --asv-bench joins this one as a lookahead.
-  gate "$time_factor" "^(?!bench_quality\.)(?=.*(?:$asv_bench))" || rc=1
+  if ! gate "$time_factor" "^(?!bench_quality\.)(?=.*(?:$asv_bench))"; then
+    if [ "$time_gate" = on ]; then
+      rc=1
+      echo "time: a benchmark regressed beyond x$time_factor or failed ($base vs HEAD)" >> "$status/asv-regressions"
+    else
+      log "asv: time changes above are informational on this runner (--time-gate off)"
+      echo "time (informational, shared runner): a benchmark moved beyond x$time_factor or failed ($base vs HEAD)" \
+        >> "$status/asv-regressions"
+    fi
+  fi
   log "asv: quality (track_*), $base vs HEAD, fail beyond x$quality_factor"
-  gate "$quality_factor" '^bench_quality\.' || rc=1
+  if ! gate "$quality_factor" '^bench_quality\.'; then
+    rc=1
+    echo "quality: a track_* benchmark regressed beyond x$quality_factor or failed ($base vs HEAD)" >> "$status/asv-regressions"
+  fi
   "$ASV" publish
   [ "$rc" = 0 ] || log "asv: regressions or failing benchmarks (tables above; '+' marks a regression)"
   return "$rc"
@@ -199,6 +260,14 @@ step_report() {
     return 1
   fi
   log "report: $site/index.html"
+  "$PY" ci/verdict_history.py --results "$results" --summary "$status/summary.md" --alert "$status/alert.md" \
+    --asv-status "$status/asv-regressions" >/dev/null
+  if [ -f "$status/papers.tsv" ]; then
+    { echo; echo "### Papers tonight"; echo; echo "| paper | outcome |"; echo "| --- | --- |"
+      sed 's/\t/ | /; s/^/| /; s/$/ |/' "$status/papers.tsv"; } >> "$status/summary.md"
+  fi
+  [ -z "${GITHUB_STEP_SUMMARY:-}" ] || cat "$status/summary.md" >> "$GITHUB_STEP_SUMMARY"
+  [ ! -f "$status/alert.md" ] || log "report: verdict flips or quality regressions: $status/alert.md"
 }
 
 # ------------------------------------------------------------------ driver
@@ -208,7 +277,7 @@ if [ "$dry_run" = 1 ]; then
   for s in "${ALL_STEPS[@]}"; do selected "$s" && steps+=("$s"); done
   echo "steps: ${steps[*]}"
   echo "papers: profile=$profile device=$device results=$results ids=${papers:-<every implemented paper>}"
-  echo "asv: base=$base bench=${asv_bench:-<all>} time-factor=$time_factor quality-factor=$quality_factor quick=$quick"
+  echo "asv: base=$base bench=${asv_bench:-<all>} time-factor=$time_factor time-gate=$time_gate quality-factor=$quality_factor quick=$quick"
   echo "report: $site"
   exit 0
 fi

@@ -7,7 +7,7 @@ spread over seeds. What every notebook needs is here:
 * :func:`open_record` reads the record, makes the figures folder and sets one plotting style;
   :func:`save` writes a figure as PNG and SVG, byte-identical on every rerun;
 * :func:`runs_frame` / :func:`curves_frame`: the per-seed metrics and per-evaluation curves as tidy
-  DataFrames; :func:`claims_frame` / :func:`paper_values`: the claims with their verdicts, and the
+  DataFrames, :func:`with_name_parts` the model grid parsed from the model names; :func:`claims_frame` / :func:`paper_values`: the claims with their verdicts, and the
   paper's numbers they carry (so no number is typed twice: ``paper.toml`` is the only source);
 * :func:`seed_band_grid` (ours per seed, mean ± std, the paper's value ± tolerance beside it),
   :func:`tradeoff_grid` (quality against a size, per family of models), :func:`curves_grid`
@@ -124,6 +124,15 @@ def wide_runs(record: Mapping[str, Any], metrics: Iterable[str] | None = None) -
     if long.empty:
         return pd.DataFrame(columns=["model", "seed"])
     return long.pivot_table(index=["model", "seed"], columns="metric", values="value", sort=False).reset_index()
+
+
+def with_name_parts(frame: pd.DataFrame, pattern: str) -> pd.DataFrame:
+    """`frame` with one column per named group of the regex `pattern` matched against ``model``.
+
+    Papers encode their grid in the model names (``dcn_qr_mult_4``, ``ml1m_fa_sgd``); names that do
+    not match get NaN.
+    """
+    return frame.join(frame["model"].astype(str).str.extract(pattern))
 
 
 def curves_frame(record: Mapping[str, Any]) -> pd.DataFrame:

@@ -10,14 +10,18 @@ on AdaTT in tests/adatt/test_experiment.py). :func:`harness.study.run_study` run
 processes is torch.distributed's business (:mod:`harness.train.distributed`).
 
 Workers are started with ``spawn`` (forking a process whose OpenMP pool is running can hang) and
-receive the shared inputs once, when they start, not once per job.
+receive the shared inputs once, when they start, not once per job. They are started with SIGINT
+ignored, so Ctrl-C in a terminal reaches only the parent, which stops the workers and raises
+``KeyboardInterrupt`` once (instead of one traceback per worker).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import torch
 
@@ -60,7 +64,8 @@ def run_jobs(function: JobFunction[Job, Result], shared: Any, jobs: Sequence[Job
     results: list[Any] = [None] * len(jobs)
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_start_worker,
                              initargs=(function, shared, torch.get_num_threads())) as pool:
-        futures = {pool.submit(_run_in_worker, job): index for index, job in enumerate(jobs)}
+        with _sigint_ignored():  # the workers spawned here inherit it
+            futures = {pool.submit(_run_in_worker, job): index for index, job in enumerate(jobs)}
         progress.log(f"{len(jobs)} jobs on {min(workers, len(jobs))} worker processes "
                      f"({torch.get_num_threads()} torch thread(s) each)")
         try:
@@ -68,8 +73,31 @@ def run_jobs(function: JobFunction[Job, Result], shared: Any, jobs: Sequence[Job
                 index = futures[future]
                 results[index] = future.result()
                 progress.log(f"[{done:>3}/{len(jobs)}] {summarize(jobs[index], results[index])}")
+        except KeyboardInterrupt:
+            _stop_workers(pool)
+            raise
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
     return results
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this process for the block (spawned children keep it ignored); then restore it."""
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not ours to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes (they ignore SIGINT) so that an interrupt returns at once."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()

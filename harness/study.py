@@ -204,7 +204,7 @@ def _run_job(shared: _Shared, job: tuple[str, int], progress: Progress) -> _Outc
         model, plan = shard_model(model, variant.train.sparse_spec(), world,  # type: ignore[arg-type]
                                   batch_size=getattr(train, "batch_size", None))
         models[name]["sharding_plan"] = plan_as_dict(plan)
-        train, evals = RankShard(train, world), {k: RankShard(v, world) for k, v in evals.items()}  # type: ignore[assignment, misc]
+        train, evals = RankShard(train, world), {k: RankShard(v, world) for k, v in evals.items()}
     progress.start_job(name, seed, variant.train.epochs)
     result = fit(model, train, evals, list(study.tasks), variant.train, world.device, progress,
                  checkpoint_dir=folder, optimizers=optimizers)
@@ -312,3 +312,133 @@ def relative_to_baseline(runs: Sequence[SeedRun], baseline_of: Callable[[str], s
             continue
         for quantity, (metric, relation) in quantities.items():
             run.metrics[quantity] = relation(run.metrics[metric], base.metrics[metric])
+
+
+LR_TRIAL = "@lr"
+
+
+def lr_trial(name: str, lr: float) -> str:
+    """The name of variant `name` trained at learning rate `lr` in a tuning grid: ``<name>@lr<lr>``."""
+    return f"{name}{LR_TRIAL}{lr:g}"
+
+
+def with_lr_grid(variants: Mapping[str, Variant], grid: Sequence[float]) -> dict[str, Variant]:
+    """Every trained variant of `variants` at every learning rate of `grid`, named by :func:`lr_trial`.
+
+    A study design returns these so that :func:`run_tuned_study` can train any (variant, lr) pair
+    by name, in this process or a ``--jobs`` worker.
+    """
+    if not grid:
+        raise ConfigError("the learning-rate grid is empty; give at least one learning rate")
+    expanded: dict[str, Variant] = {}
+    for name, variant in variants.items():
+        if variant.train is None:
+            raise ConfigError(f"variant {name!r} is derived, not trained: it has no learning rate to tune")
+        for lr in grid:
+            expanded[lr_trial(name, lr)] = dataclasses.replace(
+                variant, train=dataclasses.replace(variant.train, lr=lr), config={**variant.config, "lr": lr})
+    return expanded
+
+
+@dataclass(frozen=True)
+class LrTuning:
+    """An equal tuning budget for every model: each trains once per learning rate of `grid` on the
+    tuning `seed` (outside the evaluated seeds), and the one with the best validation `select`
+    metric is kept for every evaluated seed.
+
+    `tuned_by` maps a model to another whose chosen rate it takes without a grid of its own (an
+    ablation of a tuned model keeps that model's recipe).
+    """
+
+    grid: tuple[float, ...]
+    seed: int
+    tuned_by: Mapping[str, str] = field(default_factory=dict)
+    select: str = "val_auc"
+    maximize: bool = True
+
+
+@dataclass
+class TunedStudy:
+    """The evaluated runs (named by model, with their ``lr`` metric), the rate chosen per model, and the tuning trials."""
+
+    result: StudyResult
+    chosen: dict[str, float]
+    trials: list[SeedRun]
+
+
+def run_tuned_study(ctx: ExperimentContext, design: StudyDesign, tuning: LrTuning) -> TunedStudy:
+    """Tune each model's learning rate on ``tuning.seed``, then train every model on every seed of `ctx`.
+
+    ``design(ctx)`` must return the variants expanded by :func:`with_lr_grid` over ``tuning.grid``.
+    Models without an entry in ``tuning.tuned_by`` are trained at every rate of the grid on the
+    tuning seed and keep the rate with the best validation metric (ties: the first in grid order);
+    the others take their named model's rate. The evaluated runs come back under the model's
+    name with the rate as metric ``lr``; the model descriptions record the rate and the trials'
+    validation metric per rate.
+    """
+    if tuning.seed in ctx.seeds:
+        raise ConfigError(f"tuning seed {tuning.seed} is one of the evaluated seeds {ctx.seeds}; "
+                          "choose a tuning seed outside them so that no evaluated run picked its own rate")
+    study = design(dataclasses.replace(ctx, progress=NullProgress()))
+    models = list(dict.fromkeys(name.rpartition(LR_TRIAL)[0] for name in study.variants))
+    unknown = sorted({m for pair in tuning.tuned_by.items() for m in pair} - set(models))
+    if unknown:
+        raise ConfigError(f"tuned_by names unknown model(s) {unknown}; known: {', '.join(models)}")
+    own = [m for m in models if m not in tuning.tuned_by]
+    borrowed = [target for target in tuning.tuned_by.values() if target in tuning.tuned_by]
+    if borrowed:
+        raise ConfigError(f"tuned_by: {sorted(set(borrowed))} take another model's rate themselves; name a tuned model")
+    trials = run_study(ctx, design, jobs=[(lr_trial(m, lr), tuning.seed) for m in own for lr in tuning.grid],
+                       study=study)
+    score: dict[str, dict[float, float]] = {m: {} for m in own}
+    for run in trials.runs:
+        model = run.model.rpartition(LR_TRIAL)[0]
+        score[model][float(run.config["lr"])] = float(run.metrics[tuning.select])
+    sign = 1.0 if tuning.maximize else -1.0
+    chosen = {m: max(tuning.grid, key=lambda lr: _finite_or_worst(sign * score[m][lr])) for m in own}
+    chosen.update({m: chosen[target] for m, target in tuning.tuned_by.items()})
+    for m in models:
+        ctx.progress.log(f"{m}: lr {chosen[m]:g} chosen by {tuning.select} on tuning seed {tuning.seed}"
+                         + (f" (that of {tuning.tuned_by[m]})" if m in tuning.tuned_by else ""))
+    evaluated = run_study(ctx, design, jobs=[(lr_trial(m, chosen[m]), seed) for seed in ctx.seeds for m in models],
+                          study=study)
+    runs = []
+    for run in evaluated.runs:
+        model = run.model.rpartition(LR_TRIAL)[0]
+        runs.append(dataclasses.replace(run, model=model, metrics={**run.metrics, "lr": chosen[model]}))
+    described = {}
+    for name, description in evaluated.models.items():
+        model = name.rpartition(LR_TRIAL)[0]
+        per_rate = score[tuning.tuned_by.get(model, model)]
+        described[model] = {**description, "lr": chosen[model], "lr_grid": list(tuning.grid),
+                            f"tuning_{tuning.select}": {f"{lr:g}": value for lr, value in per_rate.items()}}
+    return TunedStudy(StudyResult(runs=runs, models=described, data={**trials.data, **evaluated.data}),
+                      chosen, trials.runs)
+
+
+def _finite_or_worst(value: float) -> float:
+    """`value`, or minus infinity when it is NaN (a diverged trial never wins)."""
+    return value if value == value else -float("inf")
+
+
+def metrics_at_fractions(fractions: Sequence[float], splits: Sequence[str] = ("val", "test")
+                         ) -> Callable[[Trained], dict[str, float]]:
+    """A `measure` giving the metrics of `splits` at fractions of training, from its evaluation curve.
+
+    For a run evaluated every few steps (``TrainConfig.eval_every_steps``), fraction ``f`` picks
+    the evaluation nearest step ``f x`` the last step and reports each of its ``<split>_*``
+    metrics as ``<split>_<metric>_at_<100 f>pct``: one training pass read at checkpoints, as
+    papers on online training report quality after 5B, 15B and 25B examples (DHEN, Table 2).
+    """
+    def measure(trained: Trained) -> dict[str, float]:
+        curve = trained.result.curve
+        last = curve[-1]["step"]
+        out: dict[str, float] = {}
+        for fraction in fractions:
+            row = min(curve, key=lambda r: abs(r["step"] - fraction * last))
+            tag = f"at_{round(100 * fraction)}pct"
+            out.update({f"{key}_{tag}": value for key, value in row.items()
+                        if any(key.startswith(f"{split}_") for split in splits)})
+        return out
+
+    return measure

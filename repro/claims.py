@@ -268,7 +268,7 @@ def evaluate_fact(claim: Claim, measurements: dict[str, list[float]]) -> dict[st
     spread = "identical on every seed" if constant else f"varies over seeds (std {lhs.std:.3g})"
     if claim.rhs:
         rhs = Summary.of(values[1])
-        agrees = _holds_exactly(claim.op, lhs.mean, rhs.mean, claim.tolerance)
+        agrees: bool | None = _holds_exactly(claim.op, lhs.mean, rhs.mean, claim.tolerance)
         ratio = f", ratio {lhs.mean / rhs.mean:.4g}" if rhs.mean else ""
         ours = f"{lhs.mean:.6g} {claim.op} {rhs.mean:.6g}"
         text = f"computed {lhs.mean:.6g} against {rhs.mean:.6g}{ratio} ({spread}): the relation " + \
@@ -300,7 +300,7 @@ def constant_counterpart(quantity: str) -> tuple[str, bool] | None:
 
 def count_statuses(verdicts: list[dict[str, Any]] | list[Verdict]) -> dict[str, int]:
     """Count verdicts per status, in the fixed order reproduced / not reproduced / inconclusive."""
-    counts = {REPRODUCED: 0, NOT_REPRODUCED: 0, INCONCLUSIVE: 0}
+    counts: dict[str, int] = {REPRODUCED: 0, NOT_REPRODUCED: 0, INCONCLUSIVE: 0}
     for v in verdicts:
         status = v["status"] if isinstance(v, dict) else v.status
         counts[status] += 1
@@ -491,13 +491,31 @@ def _holds_exactly(op: str, lhs: float, rhs: float, tolerance: float) -> bool:
     return tie or _at_least(a - b, -tolerance)
 
 
-def _smallest(power_at: Callable[[float], float], low: float, high: float) -> float | None:
-    """The smallest x in [low, high] with ``power_at(x) >= TARGET_POWER`` (power grows with x), or None."""
+def _smallest(power_at: Callable[[float], float], low: float, high: float, integer: bool = False) -> float | None:
+    """The smallest x in [low, high] with ``power_at(x) >= TARGET_POWER`` (power grows with x), or None.
+
+    Bisection (integers with `integer`), so a flat or noisy stretch of the power curve cannot stall it.
+    """
     if power_at(high) < TARGET_POWER:
         return None
     if power_at(low) >= TARGET_POWER:
         return low
-    return float(optimize.brentq(lambda x: power_at(x) - TARGET_POWER, low, high, xtol=1e-9))
+    for _ in range(200):
+        if (high - low <= 1) if integer else (high - low <= 1e-9 * max(1.0, high)):
+            break
+        mid = math.floor((low + high) / 2) if integer else (low + high) / 2
+        if power_at(mid) >= TARGET_POWER:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def _finite_power(value: float, effect: float, n_effective: float, alpha: float) -> float:
+    """statsmodels' t power, or where its noncentral t gives NaN (far tails) the normal approximation."""
+    if math.isfinite(value):
+        return value
+    return float(stats.norm.sf(stats.norm.isf(alpha) - effect * math.sqrt(n_effective)))
 
 
 def _power_analysis(test: str, claim: Claim, spread: float, n: int, alpha: float,
@@ -509,7 +527,7 @@ def _power_analysis(test: str, claim: Claim, spread: float, n: int, alpha: float
     needed: int | None = None
     over: bool | None = None
     if effect is not None and spread > 0:
-        seeds = _smallest(lambda m: power_of(effect / spread, m), 2.0, 1e7)
+        seeds = _smallest(lambda m: power_of(effect / spread, m), 2, 10_000_000, integer=True)
         needed = max(MIN_SEEDS, math.ceil(seeds)) if seeds is not None else None
         over = needed is None or needed > SEED_CAP
     return Power(test, alpha, TARGET_POWER, spread, d_now * spread, d_cap * spread, effect, needed, over)
@@ -523,8 +541,9 @@ def _power_two_sample(claim: Claim, lhs: Summary, rhs: Summary) -> Power:
     ratio = rhs.n / lhs.n
 
     def power_of(d: float, m: float) -> float:
-        return float(solver.power(effect_size=d, nobs1=m, alpha=claim.alpha, ratio=ratio if m == lhs.n else 1.0,
-                                  alternative="larger"))
+        r = ratio if m == lhs.n else 1.0
+        value = float(solver.power(effect_size=d, nobs1=m, alpha=claim.alpha, ratio=r, alternative="larger"))
+        return _finite_power(value, d, m * r / (1 + r), claim.alpha)
 
     return _power_analysis("welch", claim, pooled, lhs.n, claim.alpha, power_of)
 
@@ -534,6 +553,6 @@ def _power_one_sample(claim: Claim, spread: float, n: int, alpha: float, test: s
     solver = TTestPower()
 
     def power_of(d: float, m: float) -> float:
-        return float(solver.power(effect_size=d, nobs=m, alpha=alpha, alternative="larger"))
+        return _finite_power(float(solver.power(effect_size=d, nobs=m, alpha=alpha, alternative="larger")), d, m, alpha)
 
     return _power_analysis(test, claim, spread, n, alpha, power_of)

@@ -1,7 +1,10 @@
-"""The `repro` command: list, run, report, figures, doctor and data.
+"""The `repro` command: list, run, report, figures, doctor, data and completion.
 
-Every command has ``--help``. Input errors (a :class:`~harness.errors.UserError`) print one
-clear message and exit with status 2; a completed run exits 0 whatever its verdicts.
+Every command has ``--help``. Every failure a user can cause (a :class:`~harness.errors.UserError`,
+a permission or disk problem, Ctrl-C) prints one line naming the path and the fix and exits with
+status 2 (130 for Ctrl-C); ``--debug`` adds the traceback. A completed run exits 0 whatever its
+verdicts. ``repro --version`` prints the version; ``repro completion bash|zsh`` prints a shell
+completion script (shtab).
 """
 
 from __future__ import annotations
@@ -11,26 +14,57 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from repro import records
+from repro import __version__, failures, records
 from harness.errors import UserError
+from harness.quiet import quiet_library_noise
 
-EXIT_USER_ERROR = 2
+EXIT_USER_ERROR = failures.EXIT_USER_ERROR
+COMPLETION_SHELLS = ("bash", "zsh", "tcsh")
 
 
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {failures.excerpt(text, 40)!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _seed_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > records.MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"at most {records.MAX_SEEDS} seeds per run, got {failures.excerpt(value, 40)}; "
+                                         f"a verdict needs 3-10, more only lengthens the run")
+    return value
+
+
+_FOLDER_FLAGS = (("results", "--results"), ("out", "--out"), ("cache_dir", "--cache-dir"), ("data_dir", "--data-dir"))
+
+
+def _check_folder_flags(args: argparse.Namespace) -> None:
+    """Refuse a folder flag (or $REPRO_RESULTS_DIR) that names an existing file, before anything is written."""
+    given = [(flag, getattr(args, attr, None)) for attr, flag in _FOLDER_FLAGS]
+    if hasattr(args, "results") and not args.results and os.environ.get("REPRO_RESULTS_DIR"):
+        given.append(("$REPRO_RESULTS_DIR", os.environ["REPRO_RESULTS_DIR"]))
+    for flag, value in given:
+        if value and Path(value).exists() and not Path(value).is_dir():
+            raise UserError(f"{flag} {failures.excerpt(value)} is a file, not a folder; pass a folder "
+                            f"(it is created if it does not exist)")
+
+
+def _warn_skipped(console: Console, skipped: list[tuple[Path, str]]) -> None:
+    """One warning line per record left out because it is invalid, naming it and why."""
+    for run_dir, reason in skipped:
+        console.print(f"[yellow]warning:[/] skipped {escape(str(run_dir))}: {escape(failures.excerpt(reason, 400))}",
+                      highlight=False)
 
 
 def _cache_dir(args: argparse.Namespace) -> Path | None:
@@ -53,10 +87,14 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     from repro.report.views import is_smoke, latest_real, underpowered_count
 
     papers = load_registry()
-    results = _results_dir(args)
-    rows = []
+    scan = records.scan_records(_results_dir(args))
+    _warn_skipped(_stderr(), scan.skipped)
+    runs_by_paper: dict[str, list[dict]] = {}
+    for record in scan.records:  # oldest first
+        runs_by_paper.setdefault(Path(record["_dir"]).parent.name, []).append(record)
+    rows: list[dict[str, Any]] = []
     for paper in papers.values():
-        latest = latest_real(records.iter_records(results, paper.id)) if paper.implemented else None
+        latest = latest_real(runs_by_paper.get(paper.id, [])) if paper.implemented else None
         rows.append({"id": paper.id, "title": paper.title, "year": paper.year, "arxiv": paper.arxiv,
                      "family": paper.family, "status": paper.status,
                      "latest_run": latest["run_id"] if latest else None,
@@ -106,6 +144,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     """Run one paper's reproduction and print its verdict table."""
     from repro.runner import RunRequest, run
 
+    if args.resume is not None:
+        records.check_run_id(args.resume, "--resume")
     request = RunRequest(paper_id=args.paper, profile=args.profile, seeds=args.seeds, device=args.device,
                          data_dir=args.data_dir, results_dir=_results_dir(args), resume=args.resume,
                          nproc=args.nproc, figures=not args.no_figures, threads=args.threads, jobs=args.jobs,
@@ -123,8 +163,10 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
     papers = [{"id": p.id, "title": p.title, "year": p.year, "arxiv": p.arxiv, "family": p.family,
                "status": p.status} for p in load_registry().values()]
-    index = build_site(_results_dir(args), Path(args.out), papers)
-    console.print(f"report written: {index}", highlight=False)
+    stderr = _stderr()
+    index = build_site(_results_dir(args), Path(args.out), papers,
+                       on_skip=lambda run_dir, reason: _warn_skipped(stderr, [(run_dir, reason)]))
+    console.print(f"report written: {escape(str(index))}", highlight=False)
     return 0
 
 
@@ -134,10 +176,11 @@ def cmd_figures(args: argparse.Namespace, console: Console) -> int:
     from repro.runner import make_figures
 
     run_dir = records.find_run(_results_dir(args), args.run_id)
-    record = records.load_record(run_dir)
-    notebook = get_paper(record["paper"]["id"]).figures_notebook()
+    records.load_record(run_dir)
+    paper_id = run_dir.parent.name
+    notebook = get_paper(paper_id).figures_notebook()
     if notebook is None:
-        raise UserError(f"paper {record['paper']['id']} has no figures.ipynb")
+        raise UserError(f"paper {paper_id} has no figures.ipynb")
     make_figures(notebook, run_dir, console)
     return 0
 
@@ -236,10 +279,17 @@ def cmd_data_download(args: argparse.Namespace, console: Console) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every `repro` command."""
-    parser = argparse.ArgumentParser(prog="repro", description="Reproduce DLRM-family recommendation papers "
+    parser = _Parser(prog="repro", description="Reproduce DLRM-family recommendation papers "
                                      "and check their claims. Data directory: --data-dir, else $REPRO_DATA_DIR, "
                                      "else ~/.cache/recrepro/datasets.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    parser.add_argument("--version", action="version", version=f"repro (recrepro) {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, print the full traceback instead of one line")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="on an error, print the full traceback instead of one line")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command",
+                                parser_class=_with_parents(common))
 
     p = sub.add_parser("list", help="all papers of the catalog, their status and latest verdicts")
     p.add_argument("--results", help="results folder (default ./results or $REPRO_RESULTS_DIR)")
@@ -252,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paper", help="paper id (see `repro list`)")
     p.add_argument("--profile", choices=("smoke", "default", "full"), default="default",
                    help="smoke: synthetic data, seconds; default: real data, minutes on a CPU; full: paper scale")
-    p.add_argument("--seeds", type=_positive_int, help="number of seeds (default: the profile's)")
+    p.add_argument("--seeds", type=_seed_count,
+                   help=f"number of seeds, 1-{records.MAX_SEEDS} (default: the profile's)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
     p.add_argument("--data-dir", help="dataset folder (default $REPRO_DATA_DIR, else the per-user cache)")
     p.add_argument("--results", help="results folder (default ./results or $REPRO_RESULTS_DIR)")
@@ -307,18 +358,80 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "download":
             p.add_argument("--base-url", help="a mirror to fetch from instead of the official source")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh or tcsh)",
+                       description="Print a completion script for `repro`. bash: "
+                       "`repro completion bash > ~/.local/share/bash-completion/completions/repro`; "
+                       "zsh: `repro completion zsh > ~/.zfunc/_repro` (with ~/.zfunc in $fpath).")
+    p.add_argument("shell", choices=COMPLETION_SHELLS, help="the shell to complete for")
+    p.set_defaults(func=cmd_completion)
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error: the message and where the help is, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {failures.excerpt(message, 300)} "
+                                   f"(see `{self.prog} --help`)\n")
+
+
+def _with_parents(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    """A parser class whose every instance inherits `common`'s options (``--debug``)."""
+
+    class SubParser(_Parser):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("parents", [common])
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    return SubParser
+
+
+def cmd_completion(args: argparse.Namespace, console: Console) -> int:
+    """Print the completion script of `repro` for one shell (generated by shtab from the parser)."""
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def _report_failure(message: str) -> None:
+    """Print the one-line (at most a few lines, bounded in length) message of a failure."""
+    _stderr().print(f"[bold red]error:[/] {escape(failures.bounded_message(message))}", highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `repro` command."""
+    """Entry point of the `repro` command: dispatch, and turn every user-caused failure into one line."""
     args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False)) or os.environ.get("REPRO_DEBUG") == "1"
+    quiet_library_noise()
     # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; give them room.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
+        _check_folder_flags(args)
         return args.func(args, console)
-    except UserError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+    except failures.RunInterrupted as exc:
+        if debug:
+            raise
+        _stderr().print(f"[bold yellow]interrupted:[/] {escape(exc.message)}", highlight=False)
+        return failures.EXIT_INTERRUPTED
+    except BrokenPipeError:  # `repro list | head`: the reader left; say nothing more
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (stays open until exit, so the final flush succeeds)
+        return 0
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        _stderr().print("[bold yellow]interrupted[/] (Ctrl-C); finished work is kept, and `repro data prepare` "
+                        "continues where it stopped when run again", highlight=False)
+        return failures.EXIT_INTERRUPTED
+    except BaseException as exc:
+        if debug or not failures.is_user_caused(exc):
+            raise
+        _report_failure(failures.describe(exc))
         return EXIT_USER_ERROR
 
 

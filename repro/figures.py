@@ -13,7 +13,6 @@ keeps the executed notebook, traceback included, as ``<run>/figures-failed.ipynb
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -27,7 +26,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from harness.atomic import write_json
 from harness.errors import UserError
-from repro.records import RECORD_FILE
+from repro.records import RECORD_FILE, load_record, validate
 
 KERNEL = "python3"
 FIGURES_DIR = "figures"
@@ -46,10 +45,9 @@ def run_figures(notebook: Path, run_dir: Path, timeout_s: float = 600.0) -> list
     """
     notebook, run_dir = Path(notebook), Path(run_dir)
     record_file = run_dir / RECORD_FILE
-    if not record_file.is_file():
-        raise UserError(f"{record_file}: no run record here; figures are drawn from a finished run's record")
     if not notebook.is_file():
         raise UserError(f"{notebook}: no such figures notebook")
+    load_record(run_dir)  # a clear error for a missing, damaged or linked record, before any work
     check_kernel()
     stage = Path(tempfile.mkdtemp(prefix=".figures.", suffix=".tmp", dir=run_dir))
     try:
@@ -117,8 +115,9 @@ def _replace_dir(source: Path, target: Path) -> None:
 
 
 def _update_record(record_file: Path, figures: list[str], notebook: str) -> None:
-    """Rewrite the record with its figure list and executed notebook, atomically."""
-    record = json.loads(record_file.read_text(encoding="utf-8"))
+    """Rewrite the record (migrated to the current schema) with its figure list and notebook, atomically."""
+    record = load_record(record_file.parent)
+    del record["_dir"]
     record["figures"] = figures
     record["notebook"] = notebook
-    write_json(record_file, record)
+    write_json(record_file, validate(record, where=record_file))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TransferSpeedColumn)
 from rich.table import Table
@@ -65,8 +66,8 @@ class ConsoleProgress:
                            f"{self._last_rate:,.0f} examples/s, {seconds:.1f} s", highlight=False)
 
     def log(self, message: str) -> None:
-        """Print a line the user should read."""
-        self.console.print(message, highlight=False)
+        """Print a line the user should read (as plain text: paths may hold rich markup such as ``[/]``)."""
+        self.console.print(message, highlight=False, markup=False)
 
 
 def download_with_bar(spec: DatasetSpec, data_dir: Path, console: Console,
@@ -85,7 +86,7 @@ def download_with_bar(spec: DatasetSpec, data_dir: Path, console: Console,
     for item in results:
         note = "already present, checksum ok" if item.skipped else (
             "checksum verified" if item.verified else "no official checksum: recorded sha256 " + item.sha256)
-        console.print(f"{item.path}: {note}", highlight=False)
+        console.print(f"{item.path}: {note}", highlight=False, markup=False)
     return results
 
 
@@ -142,7 +143,7 @@ def facts_table(record: dict[str, Any]) -> Table | None:
     for name in ("fact", "paper", "ours", "what it is"):
         table.add_column(name, overflow="fold")
     for f in facts:
-        table.add_row(f["claim_id"], f["paper"], f["ours"], f["text"])
+        table.add_row(*(escape(str(f[k])) for k in ("claim_id", "paper", "ours", "text")))
     return table
 
 
@@ -155,9 +156,9 @@ def protocol_table(record: dict[str, Any]) -> Table | None:
     for name in ("", "paper", "this run"):
         table.add_column(name, overflow="fold")
     for key in ("data", "rows", "epochs", "seeds", "recipe"):
-        table.add_row(key, str(paper.get(key, "not stated")), str(ours.get(key, "—")))
+        table.add_row(key, escape(str(paper.get(key, "not stated"))), escape(str(ours.get(key, "—"))))
     if paper.get("source"):
-        table.caption = f"paper's protocol: {paper['source']}"
+        table.caption = escape(f"paper's protocol: {paper['source']}")
     return table
 
 
@@ -174,7 +175,7 @@ def summary_line(record: dict[str, Any]) -> str:
 def print_summary(console: Console, record: dict[str, Any], run_dir: str) -> None:
     """Print the protocol (notes, the paper's beside ours), the verdicts, the facts and the counts of a run."""
     for note in record.get("protocol_notes", []):
-        console.print(f"[bold yellow]protocol:[/] {note}", highlight=False)
+        console.print(f"[bold yellow]protocol:[/] {escape(str(note))}", highlight=False)
     for extra in (protocol_table(record), verdict_table(record), facts_table(record)):
         if extra is not None:
             console.print(extra)

@@ -105,7 +105,7 @@ _CLAIM_KEYS = {"id": str, "kind": str, "statement": str, "source": str, "lhs": s
                "alpha": float, "transferred": bool, "paired": bool}
 # [paper_protocol]: the paper's setup in words, shown beside each run's own (see runner.run_protocol)
 PROTOCOL_KEYS = ("data", "rows", "epochs", "seeds", "recipe")
-_PROTOCOL_KEYS = {**{k: str for k in PROTOCOL_KEYS}, "source": str}
+_PROTOCOL_KEYS: dict[str, type] = {**{k: str for k in PROTOCOL_KEYS}, "source": str}
 
 
 def _check_keys(table: dict[str, Any], allowed: dict[str, type], required: tuple[str, ...], where: str) -> None:

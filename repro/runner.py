@@ -3,8 +3,10 @@
 Order of work: validate every input before anything is written; create an exclusive unfinished
 run folder (``results/<paper>/.<run-id>.partial``) holding the resolved config; run the paper;
 evaluate each claim on the per-seed measurements; write ``record.json`` and rename the folder to
-its run id. A bad input found by the paper (missing or corrupt data) removes the unfinished folder,
-so nothing half-written stays behind; a crash or a kill leaves it for ``--resume``.
+its run id, then fsync the parent folder. A failure a user can cause (missing or corrupt data, a
+permission or disk problem) removes the unfinished folder when it holds no checkpoint yet and
+keeps it for ``--resume`` when it does, and the message says which; Ctrl-C, a crash or a kill
+leaves it for ``--resume``, and Ctrl-C prints the complete command that resumes it.
 
 With ``--nproc N`` the same command is relaunched through torchrun (``torch.distributed.run``) in
 worker mode on the unfinished folder; every rank runs the experiment and rank 0 writes the record.
@@ -16,6 +18,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shlex
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -25,12 +28,12 @@ from typing import Any, Iterator
 from rich.console import Console
 from rich.markup import escape
 
-from repro import envinfo, records
+from repro import envinfo, failures, records
 from harness.atomic import write_json
 from repro.claims import count_statuses, count_underpowered, evaluate_claims, evaluate_fact
 from harness.data import registry as datasets
 from harness.data.datadir import default_cache_dir, resolve_data_dir
-from harness.errors import UserError
+from harness.errors import ConfigError, UserError
 from harness.params import apply_overrides
 from harness.experiment import ExperimentContext, ExperimentResult
 from repro.progress import ConsoleProgress, download_with_bar, print_summary
@@ -105,8 +108,7 @@ def _open_run(paper: Paper, request: RunRequest) -> tuple[str, Path, dict[str, A
     """A new unfinished run folder with its config, or the one named by ``--resume``."""
     if request.resume:
         partial = records.partial_dir(request.results_dir, paper.id, request.resume)
-        config = json.loads((partial / CONFIG_FILE).read_text(encoding="utf-8"))
-        return request.resume, partial, config
+        return request.resume, partial, _saved_config(partial)
     config = resolve_config(paper, request)
     run_id, partial = records.new_run(request.results_dir, paper.id, config["profile"])
     write_json(partial / CONFIG_FILE, config)
@@ -114,6 +116,54 @@ def _open_run(paper: Paper, request: RunRequest) -> tuple[str, Path, dict[str, A
 
 
 SMOKE_BANNER = "smoke run: tests the pipeline, not the paper (synthetic or tiny data; its verdicts say nothing about the paper)"
+
+
+def _saved_config(partial: Path) -> dict[str, Any]:
+    """The config an unfinished run was started with; a clear error when it is absent or damaged."""
+    path = partial / CONFIG_FILE
+    cannot = (f"the unfinished run {partial} cannot be resumed; start a new run (without --resume) "
+              f"and delete that folder")
+    if path.is_symlink() or not path.is_file():
+        raise UserError(f"{path}: missing; {cannot}")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({failures.excerpt(exc, 120)}); {cannot}") from exc
+    needed = {"profile": str, "seeds": list, "device": str, "data_dir": str, "params": dict}
+    wrong = [key for key, kind in needed.items() if not isinstance(config, dict) or not isinstance(config.get(key), kind)]
+    if wrong:
+        raise UserError(f"{path}: not a run config (missing or mistyped: {', '.join(wrong)}); {cannot}")
+    return config
+
+
+def resume_command(request: RunRequest, run_id: str) -> str:
+    """The complete command that resumes `run_id`: paper, run id, results folder and the flags not in its config."""
+    words = ["repro", "run", request.paper_id, "--resume", run_id,
+             "--results", str(Path(request.results_dir).resolve())]
+    if request.nproc > 1:
+        words += ["--nproc", str(request.nproc)]
+    if not request.figures:
+        words.append("--no-figures")
+    return shlex.join(words)
+
+
+def _has_checkpoints(partial: Path) -> bool:
+    """True once the run has written anything beyond its config (checkpoints, scratch)."""
+    work = partial / "work"
+    return work.is_dir() and any(work.rglob("*"))
+
+
+def _settle_failed_run(request: RunRequest, run_id: str, partial: Path, exc: BaseException) -> UserError:
+    """After a user-caused failure: remove the unfinished folder or keep it for --resume; say which."""
+    if request.resume:
+        kept = f"the unfinished run stays at {partial}; once fixed, resume with: {resume_command(request, run_id)}"
+    elif _has_checkpoints(partial):
+        kept = (f"the unfinished run is kept at {partial} (it holds checkpoints); once fixed, resume with: "
+                f"{resume_command(request, run_id)}")
+    else:
+        shutil.rmtree(partial, ignore_errors=True)
+        kept = "nothing was kept (the unfinished run folder was removed)"
+    return UserError(f"{failures.describe(exc)}\n{kept}")
 
 
 def build_record(paper: Paper, run_id: str, config: dict[str, Any], result: ExperimentResult,
@@ -149,7 +199,7 @@ def build_record(paper: Paper, run_id: str, config: dict[str, Any], result: Expe
         "dataset": result.dataset,
         "protocol_notes": result.protocol_notes,
         "paper_protocol": dict(paper.protocol),
-        "run_protocol": run_protocol(config, result.dataset),
+        "run_protocol": run_protocol({**config, "params": _resolved_params(paper, config)}, result.dataset),
         "models": result.models,
         "runs": [asdict(r) for r in result.runs],
         "claims": [asdict(c) for c in paper.claims],
@@ -165,6 +215,14 @@ def build_record(paper: Paper, run_id: str, config: dict[str, Any], result: Expe
     }
 
 
+def _resolved_params(paper: Paper, config: dict[str, Any]) -> dict[str, Any]:
+    """The run's profile parameters with the paper's defaults filled in (its typed ``Params``), as plain data."""
+    try:
+        return asdict(paper.parse_params(config.get("params") or {}))
+    except (ConfigError, TypeError):
+        return dict(config.get("params") or {})
+
+
 def run_protocol(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, str]:
     """This run's protocol in the words of ``[paper_protocol]``: data, rows, epochs, seeds, recipe.
 
@@ -173,7 +231,7 @@ def run_protocol(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, s
     or one level down).
     """
     params = config.get("params") or {}
-    tasks = params.get("tasks") if isinstance(params.get("tasks"), list) else [params]
+    tasks = list(params["tasks"]) if isinstance(params.get("tasks"), (list, tuple)) else [params]
     manifests = [dataset] + [v for v in dataset.values() if isinstance(v, dict)] if isinstance(dataset, dict) else []
 
     def per_task(*keys: str) -> str:
@@ -186,14 +244,19 @@ def run_protocol(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, s
 
     ids = sorted({str(m.get("dataset_id") or m.get("dataset")) for m in manifests
                   if isinstance(m.get("dataset_id") or m.get("dataset"), str)})
+    ids = ids or sorted({str(task["dataset"]) for task in tasks if task.get("dataset")})
     data = ", ".join(ids) or str(params.get("data", "—"))
-    if any("synthetic" in k for task in tasks for k in task) or params.get("data") == "synthetic":
+    synthetic = params["data"] == "synthetic" if "data" in params else \
+        any(task.get("synthetic_rows") for task in tasks)
+    if synthetic:
         data += " (synthetic rows in its format)"
     sizes = [m.get("splits") if isinstance(m.get("splits"), dict) else m.get("split_sizes") for m in manifests]
     rows = "; ".join(" / ".join(f"{k} {v:,}" for k, v in split.items() if isinstance(v, int))
                      for split in sizes if isinstance(split, dict)) or "—"
-    return {"data": data, "rows": rows, "epochs": per_task("epochs"), "seeds": str(len(config.get("seeds", []))),
-            "recipe": per_task("optimizer", "dense_optimizer", "lr", "dense_lr", "batch_size", "weight_decay")}
+    return {"data": data, "rows": rows, "epochs": per_task("epochs", "clean_epochs"),
+            "seeds": str(len(config.get("seeds", []))),
+            "recipe": per_task("protocol", "optimizer", "dense_optimizer", "lr", "dense_lr", "batch_size",
+                               "weight_decay", "lr_decay", "clean_lrs", "tuning_seed")}
 
 
 def _ensure_datasets(paper: Paper, data_dir: Path, console: Console) -> None:
@@ -239,11 +302,47 @@ def run(request: RunRequest, console: Console) -> Path | None:
     check_device(request.device)
     if request.nproc < 1:
         raise UserError(f"--nproc must be at least 1, got {request.nproc}")
+    if request.seeds is not None and not 1 <= request.seeds <= records.MAX_SEEDS:
+        raise UserError(f"--seeds must be between 1 and {records.MAX_SEEDS}, got {failures.excerpt(request.seeds, 40)}")
     run_id, partial, config = _open_run(paper, request)
     if request.nproc > 1 and "RANK" not in os.environ:
-        return _launch_workers(request, run_id, partial, console)
-    console.print(f"[bold]{paper.id}[/] ({paper.title}) — profile [bold]{config['profile']}[/], "
-                  f"seeds {config['seeds']}, device {config['device']}, data {config['data_dir']}",
+        try:
+            return _launch_workers(request, run_id, partial, console)
+        except KeyboardInterrupt as exc:
+            raise failures.RunInterrupted(f"the unfinished run {run_id} is kept at {partial}; resume it with: "
+                                          f"{resume_command(request, run_id)}") from exc
+    try:
+        started = time.time()
+        result = _run_experiment(paper, request, run_id, partial, config, console)
+        if _rank() != 0:
+            return None
+        record = build_record(paper, run_id, config, result, started, time.time() - started)
+        final = records.finalize(partial, record)
+    except KeyboardInterrupt as exc:
+        raise failures.RunInterrupted(f"the unfinished run {run_id} is kept at {partial}; resume it with: "
+                                      f"{resume_command(request, run_id)}") from exc
+    except BaseException as exc:
+        if _rank() != 0 or not failures.is_user_caused(exc) or not partial.is_dir():
+            raise
+        raise _settle_failed_run(request, run_id, partial, exc) from exc
+    shutil.rmtree(final / "work", ignore_errors=True)
+    print_summary(console, record, escape(str(final)))
+    notebook = paper.figures_notebook()
+    if request.figures and notebook is not None:
+        try:
+            make_figures(notebook, final, console)
+        except UserError as exc:
+            results = shlex.quote(str(Path(request.results_dir).resolve()))
+            console.print(f"[bold red]run finished and recorded; figures failed:[/] {escape(str(exc))}\n"
+                          f"rerun them with: repro figures {run_id} --results {escape(results)}", highlight=False)
+    return final
+
+
+def _run_experiment(paper: Paper, request: RunRequest, run_id: str, partial: Path, config: dict[str, Any],
+                    console: Console) -> ExperimentResult:
+    """Announce the run, fetch absent datasets into the per-user cache, and run the paper's experiment."""
+    console.print(f"[bold]{paper.id}[/] ({escape(paper.title)}) — profile [bold]{config['profile']}[/], "
+                  f"seeds {config['seeds']}, device {config['device']}, data {escape(str(config['data_dir']))}",
                   highlight=False)
     console.print(f"run {run_id}" + (" (resumed)" if request.resume else ""), highlight=False)
     if config["profile"] == "smoke":
@@ -254,43 +353,21 @@ def run(request: RunRequest, console: Console) -> Path | None:
                             progress=ConsoleProgress(console), jobs=config.get("jobs", 1))
     if config["profile"] != "smoke":
         _ensure_datasets(paper, Path(config["data_dir"]), console)
-    started = time.time()
-    try:
-        with torch_threads(config.get("threads")):
-            result = paper.experiment()(ctx)
-    except UserError:
-        if not request.resume and _rank() == 0:
-            shutil.rmtree(partial, ignore_errors=True)
-        raise
-    except KeyboardInterrupt:
-        console.print(f"interrupted; resume with: repro run {paper.id} --resume {run_id}")
-        raise
-    if _rank() != 0:
-        return None
+    with torch_threads(config.get("threads")):
+        result = paper.experiment()(ctx)
     if config.get("overrides"):
         result.protocol_notes.append("OVERRIDDEN parameters (repro run --set): " + ", ".join(config["overrides"])
                                      + f"; this is not the {config['profile']} profile as paper.toml declares it.")
-    record = build_record(paper, run_id, config, result, started, time.time() - started)
-    shutil.rmtree(partial / "work", ignore_errors=True)
-    final = records.finalize(partial, record)
-    print_summary(console, record, str(final))
-    notebook = paper.figures_notebook()
-    if request.figures and notebook is not None:
-        try:
-            make_figures(notebook, final, console)
-        except UserError as exc:
-            console.print(f"[bold red]run finished and recorded; figures failed:[/] {escape(str(exc))}\n"
-                          f"rerun them with: repro figures {run_id}", highlight=False)
-    return final
+    return result
 
 
 def make_figures(notebook: Path, run_dir: Path, console: Console) -> list[Path]:
     """Execute the paper's figure notebook on a finished run (papermill); the record stays intact."""
     from repro.figures import run_figures
 
-    console.print(f"figures: executing {notebook.name} on {run_dir.name} …", highlight=False)
+    console.print(f"figures: executing {escape(notebook.name)} on {run_dir.name} …", highlight=False)
     figures = run_figures(notebook, run_dir)
-    console.print(f"figures: {len(figures)} written to {run_dir / 'figures'}", highlight=False)
+    console.print(f"figures: {len(figures)} written to {escape(str(run_dir / 'figures'))}", highlight=False)
     return figures
 
 
@@ -302,11 +379,15 @@ def _launch_workers(request: RunRequest, run_id: str, partial: Path, console: Co
             "--resume", run_id, "--results", str(request.results_dir.resolve())]
     if not request.figures:
         argv.append("--no-figures")
-    console.print(f"launching {request.nproc} processes: torchrun {' '.join(argv)}", highlight=False)
+    console.print(f"launching {request.nproc} processes: torchrun {escape(shlex.join(argv))}", highlight=False)
+    # torchrun sets OMP_NUM_THREADS=1 for its workers when unset, with a banner saying so; set it the
+    # same way here (each rank then sets the run's torch thread count itself), without the banner.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         torchrun(parse_args(argv))
     except Exception as exc:  # torchrun raises ChildFailedError with each rank's traceback
         raise UserError(f"a worker process failed ({type(exc).__name__}); the unfinished run stays at "
-                        f"{partial}; see the worker output above") from exc
+                        f"{partial}; see the worker output above, then resume with: "
+                        f"{resume_command(request, run_id)}") from exc
     final = partial.parent / run_id
     return final if final.is_dir() else None

@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.data.access import check_readable_file, folder_not_file
 from harness.errors import DataError
 
 
@@ -67,6 +68,9 @@ class DatasetSpec:
         for raw in wanted:
             path = self.find(data_dir, raw)
             if path is None:
+                for name in (raw.name, *raw.alternatives):
+                    if self.path(data_dir, name).is_dir():
+                        raise folder_not_file(self.path(data_dir, name))
                 missing.append(raw)
             else:
                 found[raw.name] = path
@@ -84,6 +88,7 @@ class DatasetSpec:
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     """The sha256 of a file, read in chunks."""
     digest = hashlib.sha256()
+    check_readable_file(path)
     with path.open("rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
@@ -92,6 +97,7 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
 
 def check_gzip(path: Path) -> None:
     """Read a gzip file to its end; a :class:`DataError` naming the file if it is truncated or corrupt."""
+    check_readable_file(path)
     try:
         with gzip.open(path, "rb") as handle:
             while handle.read(1 << 20):

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from harness.data.catalog import DatasetSpec, RawFile, sha256_of
+from harness.data.access import check_readable_file, folder_not_file, unreadable
 from harness.errors import DataError
 
 UCI_BASE = "https://archive.ics.uci.edu/ml/machine-learning-databases/census-income-mld"
@@ -133,7 +134,7 @@ def _raw_line(path: Path, lineno: int) -> str:
     """Line `lineno` (1-based) of `path` as text, for error messages."""
     for i, line in enumerate(_lines(path), start=1):
         if i == lineno:
-            return line.decode("ascii", errors="replace").rstrip("\r\n")
+            return line[:4096].decode("ascii", errors="replace").rstrip("\r\n") + ("…" * (len(line) > 4096))
     return ""
 
 
@@ -141,10 +142,16 @@ def _field_count(text: str) -> int:
     return len(text.split(",")) if text.strip() else 0
 
 
+def _shown(value: object, limit: int = 80) -> str:
+    """``repr`` of a field value for messages, cut to `limit` characters with its length noted."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(str(value)):,} characters)"
+
+
 def _bad_line(path: Path, lineno: int, problem: str) -> DataError:
-    """A :class:`DataError` naming the file, the line, its text and the fix."""
+    """A :class:`DataError` naming the file, the line, its text (at most 160 characters) and the fix."""
     text = _raw_line(path, lineno)
-    shown = text if len(text) <= 160 else text[:157] + "..."
+    shown = text if len(text) <= 160 else f"{text[:157]}... ({len(text):,} characters)"
     return DataError(f"{path}, line {lineno}: {problem}.\n  line text: {shown!r}\n"
                      f"Fix: the file is not the official UCI Census-Income (KDD) file or was damaged; "
                      f"delete it and run `repro data download {SPEC.id}` (official files: {UCI_BASE}/).")
@@ -162,6 +169,7 @@ def read_census_file(path: Path) -> pd.DataFrame:
     ``50000+.``; marital status and education must be known values; continuous fields must be
     numbers. Anything else raises :class:`DataError` naming the file, the line and its text.
     """
+    check_readable_file(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found. Expected the official {SPEC.title} file "
                         f"(from {SPEC.homepage}). Fix: `repro data download {SPEC.id}` or point "
@@ -177,15 +185,17 @@ def read_census_file(path: Path) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if not match:
-            raise DataError(f"{path}: cannot be parsed as the census format ({exc}).") from None
+            raise DataError(f"{path}: cannot be parsed as the census format ({_shown(str(exc), 200)}).") from None
         raise _bad_line(path, int(match.group(2)),
                         f"{match.group(3)} fields, expected {NUM_FIELDS} separated by ', '") from None
+    except PermissionError:
+        raise unreadable(path) from None
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         raise DataError(f"{path}: the gzip stream is truncated or corrupt ({exc}); it breaks off after "
                         f"line {_complete_lines(path)}. Fix: delete it and download it again "
                         f"(`repro data download {SPEC.id}`; official files: {UCI_BASE}/).") from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not an ASCII text file ({exc}). Fix: delete it and run "
+        raise DataError(f"{path}: not an ASCII text file ({_shown(str(exc), 120)}). Fix: delete it and run "
                         f"`repro data download {SPEC.id}`.") from None
     if frame.empty:
         raise DataError(f"{path}: the file is empty (no data lines). Fix: delete it and run "
@@ -211,14 +221,14 @@ def _validate(frame: pd.DataFrame, path: Path) -> None:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             expected = " or ".join(repr(v) for v in sorted(allowed)) if len(allowed) <= 2 else "a known value"
-            raise _bad_line(path, row + 1, f"unknown value {frame[column].iat[row]!r} in field "
+            raise _bad_line(path, row + 1, f"unknown value {_shown(frame[column].iat[row])} in field "
                             f"{COLUMNS.index(column) + 1} ({column}); expected {expected}")
     for column in CONTINUOUS + (INSTANCE_WEIGHT,):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy()
         if np.isnan(values).any():
             row = int(np.flatnonzero(np.isnan(values))[0])
             raise _bad_line(path, row + 1, f"field {COLUMNS.index(column) + 1} ({column}) is "
-                            f"{frame[column].iat[row]!r}, not a number")
+                            f"{_shown(frame[column].iat[row])}, not a number")
 
 
 # ----------------------------------------------------------------------------- tasks and features
@@ -341,6 +351,9 @@ def find_file(data_dir: Path, raw: RawFile) -> Path | None:
         candidate = SPEC.path(data_dir, name)
         if candidate.is_file():
             return candidate
+    for name in names:
+        if SPEC.path(data_dir, name).is_dir():
+            raise folder_not_file(SPEC.path(data_dir, name))
     return None
 
 
@@ -400,7 +413,7 @@ def load_census(data_dir: Path, education_label: str = DEFAULT_EDUCATION_LABEL, 
                   "val": test_frame.iloc[np.sort(order[n_train:n_train + n_val])],
                   "test": test_frame.iloc[np.sort(order[n_train + n_val:])]}
         protocol = FALLBACK_PROTOCOL
-        found = f"only its {train_path.name} head sample is present (unused)" if is_head else "it is absent"
+        found = f"only its {train_path.name} head sample is present (unused)" if is_head and train_path else "it is absent"
         notes.append(f"PROTOCOL: {PROTOCOL_TEXT[FALLBACK_PROTOCOL]}. (Looked for "
                      f"{SPEC.path(data_dir, TRAIN_FILE.name)}: {found}.) Put the official file there "
                      f"(`repro data download {SPEC.id}`) to run the paper's protocol.")

@@ -131,11 +131,28 @@ def raise_or_skip(fmt: LineFormat, path: Path, block: TextBlock, lines: np.ndarr
             f"Fix the file, or pass --skip-bad-lines to drop such lines (their count is recorded in the manifest).")
 
 
+READ_BLOCK_BYTES = 1 << 20
+
+
 def read_table(fmt: LineFormat, data: bytes, types: dict[str, pa.DataType] | None = None) -> pa.Table:
-    """Split `data` into typed columns with pyarrow (multi-threaded); empty fields become nulls."""
+    """Split `data` into typed columns with pyarrow (multi-threaded); empty fields become nulls.
+
+    pyarrow reads in blocks of :data:`READ_BLOCK_BYTES` (one per thread) and refuses a line longer
+    than a block ("straddling object"); such a block is read again as one block, so a line of any
+    length reaches the line checks, which name it.
+    """
+    try:
+        return _read_csv(fmt, data, types, READ_BLOCK_BYTES)
+    except pa.ArrowInvalid as exc:
+        if "straddl" not in str(exc) or len(data) < READ_BLOCK_BYTES:
+            raise
+        return _read_csv(fmt, data, types, len(data) + 1)
+
+
+def _read_csv(fmt: LineFormat, data: bytes, types: dict[str, pa.DataType] | None, block_size: int) -> pa.Table:
     return pacsv.read_csv(
         pa.BufferReader(data),
-        read_options=pacsv.ReadOptions(column_names=list(fmt.columns), block_size=1 << 20),
+        read_options=pacsv.ReadOptions(column_names=list(fmt.columns), block_size=block_size),
         parse_options=pacsv.ParseOptions(delimiter=fmt.sep.decode(), quote_char=False, double_quote=False,
                                          escape_char=False, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(column_types=types or fmt.types, null_values=[""],
@@ -151,7 +168,9 @@ def _bad_value_rows(fmt: LineFormat, data: bytes) -> dict[int, str]:
         column = table.column(name)
         ok = pc.or_(pc.match_substring_regex(column, pattern), pc.is_null(column))
         for row in np.flatnonzero(~ok.to_numpy(zero_copy_only=False)):
-            bad.setdefault(int(row), f"field {name} must be {description}, not {column[row].as_py()!r}")
+            value = repr(column[row].as_py())
+            shown = value if len(value) <= 80 else f"{value[:80]}… ({len(value):,} characters)"
+            bad.setdefault(int(row), f"field {name} must be {description}, not {shown}")
     return bad
 
 
@@ -208,8 +227,9 @@ def parse_delimited(fmt: LineFormat, block: TextBlock, path: Path, convert: Conv
             except pa.ArrowInvalid as exc:
                 row_problems = _bad_value_rows(fmt, data)
                 if not row_problems:
+                    reason = str(exc) if len(str(exc)) <= 200 else str(exc)[:200] + "…"
                     raise DataError(f"{path}: lines {block.first_line}-{block.first_line + block.n_lines - 1} "
-                                    f"could not be parsed as {fmt.name}: {exc}") from exc
+                                    f"could not be parsed as {fmt.name}: {reason}") from exc
                 arrays = None
         raise_or_skip(fmt, path, block, lines, row_problems, skip_bad_lines)
         skipped += len(row_problems)

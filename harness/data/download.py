@@ -203,8 +203,9 @@ def download_dataset(spec: DatasetSpec, data_dir: Path, base_url: str | None = N
         results.append(download_file(raw, target, url=url, progress=progress))
     for zip_url, files in archives.items():
         present = [_already_there(spec, data_dir, raw) for raw in files]
-        if all(present):
-            results += present
+        done = [p for p in present if p is not None]
+        if len(done) == len(files):
+            results += done
         else:
             results += download_archive(spec, data_dir, zip_url, files, base_url=base_url, progress=progress)
     return results

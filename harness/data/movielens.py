@@ -221,7 +221,7 @@ def _parser(variant: Variant, side: SideTables, ctr: bool) -> Callable[[TextBloc
         for row in np.flatnonzero(~item_ok):
             problems.setdefault(int(row), f"item {items[row]} is not in the item file")
         cat = [users, items]
-        if has_users:
+        if side.user_attrs is not None:
             user_ok = (users >= 0) & (users < len(side.user_attrs))
             attrs = np.full((len(users), len(USER_KEYS)), -1, dtype=np.int64)
             attrs[user_ok] = side.user_attrs[users[user_ok]]

@@ -13,6 +13,7 @@ whatever the file size (measurements: PERFORMANCE.md). The integrity checks of :
 
 from __future__ import annotations
 
+import functools
 import resource
 import shutil
 import time
@@ -228,7 +229,10 @@ def pass2(job: TabularJob, folder: Path, store: ChunkStore, markers: list[dict],
           progress: ProgressFn | None) -> dict[str, Any]:
     """Fit the encoder, assign splits and append each chunk's rows to the per-split arrays; returns split facts."""
     names = job.encoder.stat_names
-    table_sizes = job.encoder.fit([lambda i=m["index"]: {k: store.load(i, k) for k in names} for m in markers])
+    def chunk_stats(index: int) -> Callable[[], dict[str, Any]]:
+        return lambda: {k: store.load(index, k) for k in names}
+
+    table_sizes = job.encoder.fit([chunk_stats(m["index"]) for m in markers])
     for name, vocab in zip(job.sparse_names, job.encoder.dictionaries()):
         save_npy(folder / "dicts" / f"{name}.npy", vocab)
     if job.group_key is not None:
@@ -249,7 +253,7 @@ def pass2(job: TabularJob, folder: Path, store: ChunkStore, markers: list[dict],
         for m, code in zip(markers, codes):
             i = m["index"]
             labels, dense = np.asarray(store.load(i, "labels")), np.asarray(store.load(i, "dense"))
-            sparse = job.encoder.encode_chunk(lambda name, i=i: store.load(i, name))
+            sparse = job.encoder.encode_chunk(functools.partial(store.load, i))
             row_ids = np.arange(m["row_start"], m["row_end"], dtype=np.int64)
             jagged = {key: (_encode_jagged(job, key, np.asarray(store.load(i, f"{key}.values"))),
                             np.asarray(store.load(i, f"{key}.offsets"))) for key in job.jagged_names}

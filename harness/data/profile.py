@@ -6,8 +6,7 @@ synthetic file of that many rows in the dataset's native format and reads it thr
 loader as the real one; otherwise the real files under the data directory are read. Profile keys:
 
 * ``dataset``: a dataset id of :mod:`.registry` (default: the paper's own, given by the caller);
-* ``synthetic_rows``, ``synthetic_vocab``: the synthetic file's size and its largest vocabulary
-  (Frappe: ``synthetic_rows`` rows in each part the protocol reads, half as many in its test file);
+* ``synthetic_rows``, ``synthetic_vocab``: the synthetic file's size and its largest vocabulary;
 * ``batch_size``, ``eval_batch_size``: training and evaluation batch sizes.
 """
 
@@ -27,7 +26,9 @@ def profile_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], se
                    default_dataset: str = CRITEO_KAGGLE_DLRM) -> Splits:
     """The train/val/test loaders of ``params["dataset"]`` (else `default_dataset`) for one seed.
 
-    Synthetic files (Criteo TSV, a MovieLens release or the Frappe libfm files) go under ``work_dir/synthetic`` and the
+    Synthetic files (Criteo TSV, a MovieLens release, or Frappe libfm files: `synthetic_rows`
+validation rows and half as many test rows, plus four times as many train rows for
+``frappe-bars``) go under ``work_dir/synthetic`` and the
     preprocessed cache under ``work_dir/cache``; `seed` orders the training batches.
     """
     dataset = str(params.get("dataset", default_dataset))
@@ -42,8 +43,10 @@ def profile_splits(data_dir: Path, work_dir: Path, params: Mapping[str, Any], se
         write_movielens(data_dir / f"movielens_{release}", release, rows=rows, seed=0)
     elif rows > 0 and dataset.startswith("frappe"):
         data_dir = work_dir / "synthetic"
-        parts = {"validation": rows, "test": rows // 2}
-        write_frappe_libfm(data_dir / "frappe_nfm", {"train": rows, **parts} if dataset == "frappe-bars" else parts)
+        parts = {"validation": rows, "test": max(rows // 2, 1)}
+        if dataset == "frappe-bars":
+            parts["train"] = 4 * rows
+        write_frappe_libfm(data_dir / "frappe_nfm", parts, seed=0)
     elif rows > 0:
         raise ConfigError(f"synthetic_rows: no synthetic generator for dataset {dataset!r}; "
                           "set synthetic_rows = 0 to read the real files")

@@ -18,6 +18,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
+from harness.data.access import check_readable_file
 from harness.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -51,7 +52,8 @@ def is_gzip(path: Path) -> bool:
 
 
 def open_raw(path: Path) -> BinaryIO:
-    """Open `path` for binary reading, decompressing gzip transparently; a DataError if it is missing."""
+    """Open `path` for binary reading, decompressing gzip transparently; a DataError if it is missing or unreadable."""
+    check_readable_file(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found. Place the dataset's raw file there, or pass its "
                         f"location with --raw / --data-dir.")
@@ -136,7 +138,13 @@ def iter_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES, start: int =
 
 def line_text(block: TextBlock, index: int, limit: int = 160) -> str:
     """The text of line `index` (0-based within `block`), shortened to `limit` characters for messages."""
-    lines = block.data.split(b"\n")
-    text = lines[index].decode("utf-8", errors="replace")
+    start = 0
+    for _ in range(index):
+        start = block.data.index(b"\n", start) + 1
+    end = block.data.find(b"\n", start)
+    end = len(block.data) if end < 0 else end
+    text = block.data[start: min(end, start + 4 * limit)].decode("utf-8", errors="replace")
     text = text.replace("\t", "\\t").replace("\r", "\\r")
-    return text if len(text) <= limit else text[:limit] + "…"
+    if len(text) <= limit and end - start <= 4 * limit:
+        return text
+    return text[:limit] + f"… ({end - start:,} bytes)"

@@ -149,6 +149,9 @@ class MixedDimEmbeddingBag(nn.Module):
     filtering experiments of Ginart et al. (blocks inside the user and item tables).
     """
 
+    block_of_row: torch.Tensor
+    local_row: torch.Tensor
+
     def __init__(self, block_of_row: torch.Tensor, dims: Sequence[int], base_dim: int, mode: str = "sum",
                  device: torch.device | str | None = None) -> None:
         super().__init__()
@@ -173,7 +176,7 @@ class MixedDimEmbeddingBag(nn.Module):
         """Embed every id in its block at `base_dim`, then pool per bag: ``[bags, base_dim]``."""
         input, offsets = flatten_bags(input, offsets)
         block, local = self.block_of_row[input], self.local_row[input]
-        values = torch.zeros(input.numel(), self.base_dim, device=input.device, dtype=self.blocks[0].weight.dtype)
+        values = torch.zeros(input.numel(), self.base_dim, device=input.device, dtype=next(self.blocks.parameters()).dtype)
         for b, module in enumerate(self.blocks):
             mask = block == b
             if mask.any():

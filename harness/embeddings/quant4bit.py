@@ -222,6 +222,9 @@ class CodebookEmbeddingBag(nn.Module):
     Stores ``dim / 2 + 32`` bytes per row; lookups dequantize only the rows a batch touches.
     """
 
+    packed_codes: torch.Tensor
+    centroids: torch.Tensor
+
     def __init__(self, quantized: CodebookQuantized, mode: str = "sum") -> None:
         super().__init__()
         if mode not in _MODES:
@@ -248,7 +251,7 @@ class CodebookEmbeddingBag(nn.Module):
         return CodebookQuantized(self.centroids, unpack_nibbles(self.packed_codes)).dequantize()
 
 
-def quantize_table(table: nn.Module, method: str) -> nn.Module:
+def quantize_table(table: nn.Module, method: str) -> Fused4bitEmbeddingBag | CodebookEmbeddingBag:
     """A frozen 4-bit copy of a plain ``nn.EmbeddingBag``: ``"minmax"``, ``"greedy"`` or ``"codebook"``."""
     if not isinstance(table, nn.EmbeddingBag):
         raise TypeError(f"post-training quantization takes plain nn.EmbeddingBag tables, got {type(table).__name__}")

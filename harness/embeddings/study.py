@@ -88,6 +88,15 @@ def ctr_train_config(epochs: int, lr: float, optimizer: str, max_steps: int | No
     return TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, max_steps=max_steps or None)
 
 
+def table_collection(model: nn.Module) -> TableCollection:
+    """The :class:`TableCollection` behind a CTR model's sparse front-end (its per-feature tables)."""
+    collection = getattr(getattr(model, "sparse", None), "collection", None)
+    if not isinstance(collection, TableCollection):
+        raise TypeError(f"{type(model).__name__} has no sparse front-end of per-feature tables "
+                        f"(found {type(collection).__name__})")
+    return collection
+
+
 def front_end_sizes(model: nn.Module) -> dict[str, float]:
     """Measured bytes and parameter count of a model's embedding front-end (``embedding_bytes``,
     ``embedding_params``)."""

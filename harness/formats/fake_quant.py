@@ -50,12 +50,12 @@ class FakeQuantize(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, fmt: NumberFormat, axis: int,  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, fmt: NumberFormat, axis: int,
                 rounding: Rounding) -> torch.Tensor:
         return quantize(x, fmt, axis, rounding)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
         return grad, None, None, None
 
 
@@ -72,7 +72,7 @@ class _QuantizedMatmulGradients(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 formats: tuple[NumberFormat, NumberFormat, NumberFormat], rounding: Rounding) -> torch.Tensor:
         input_format, weight_format, _ = formats
         ctx.save_for_backward(x, weight)
@@ -80,7 +80,7 @@ class _QuantizedMatmulGradients(torch.autograd.Function):
         return F.linear(quantize(x, input_format, -1, rounding), quantize(weight, weight_format, 1, rounding), bias)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
         x, weight = ctx.saved_tensors
         input_format, weight_format, gradient_format = ctx.formats
         r = ctx.rounding

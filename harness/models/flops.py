@@ -13,15 +13,25 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 
 def forward_flops(module: nn.Module, *inputs: Any) -> int:
-    """FLOPs of one forward pass of `module` on `inputs` (matrix products only, 2 per multiply-add)."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        module(*inputs)
+    """FLOPs of one forward pass of `module` on `inputs` (matrix products only, 2 per multiply-add).
+
+    The pass runs in evaluation mode (no dropout, batch norm from its running statistics, which
+    it leaves untouched) with autograd on: FlopCounterMode's module tracker hooks every module
+    input, and under ``no_grad`` a view of a parameter (FinalMLP's learned gate context expanded
+    over the batch) trips it. The module's training mode is restored afterwards.
+    """
+    training = module.training
+    module.eval()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            module(*inputs)
+    finally:
+        module.train(training)
     return int(counter.get_total_flops())
 
 

@@ -88,7 +88,7 @@ class MultiTaskModel(nn.Module):
     def __init__(self, body: nn.Module, num_tasks: int, tower_hidden: list[int]) -> None:
         super().__init__()
         self.body = body
-        self.towers = TaskTowers(int(body.out_features), tower_hidden, num_tasks)
+        self.towers = TaskTowers(int(getattr(body, "out_features")), tower_hidden, num_tasks)
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
         """Logits ``[batch, tasks]`` for a batch carrying dense ``features``."""
@@ -135,7 +135,7 @@ class MultiLevelMMoE(nn.Module):
         """``[batch, d_in]`` -> ``[batch, tasks, d_out]``."""
         h = x
         for experts, gates in zip(self.experts, self.gates):
-            weights = torch.stack([gate(x) for gate in gates], dim=1)
+            weights = torch.stack([gate(x) for gate in gates.children()], dim=1)
             h = mix(weights, experts(h))
         return h
 

@@ -34,7 +34,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sized
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sized
 
 import numpy as np
 import torch
@@ -60,9 +60,7 @@ class Batch(Protocol):
 
 
 class BatchSource(Iterable[Batch], Sized, Protocol):
-    """A re-iterable source of batches (one pass = one epoch) that knows its example count."""
-
-    num_examples: int
+    """A re-iterable source of batches (one pass = one epoch) that knows its batch count."""
 
 
 @dataclass
@@ -105,7 +103,7 @@ class TensorBatches:
         """Restore the shuffling generator saved by :meth:`state_dict`."""
         self._generator.set_state(state["generator"])
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[TensorBatch]:
         order = torch.randperm(self.num_examples, generator=self._generator) if self.shuffle else None
         for start in range(0, self.num_examples, self.batch_size):
             if order is None:
@@ -286,7 +284,7 @@ def _take_or_build_optimizers(model: nn.Module, config: TrainConfig, device: tor
 class _Loop:
     """One training run: model, optimisers, schedule, state; steps, evaluates, checkpoints."""
 
-    def __init__(self, model: nn.Module, train: BatchSource, eval_splits: dict[str, BatchSource],
+    def __init__(self, model: nn.Module, train: BatchSource, eval_splits: Mapping[str, BatchSource],
                  tasks: list[str], config: TrainConfig, device: torch.device, progress: Progress,
                  checkpoint_dir: Path | None, optimizers: Optimizers | None) -> None:
         self.train, self.eval_splits, self.tasks, self.config = train, eval_splits, tasks, config
@@ -348,9 +346,9 @@ class _Loop:
         with ``state_dict`` (a shuffling generator) is saved at the epoch start and restored.
         """
         if hasattr(self.train, "set_epoch"):
-            self.train.set_epoch(self.state.epoch)  # type: ignore[attr-defined]
+            self.train.set_epoch(self.state.epoch)
         if self.state.step_in_epoch == 0 and hasattr(self.train, "state_dict"):
-            self.state.epoch_loader_state = self.train.state_dict()  # type: ignore[attr-defined]
+            self.state.epoch_loader_state = self.train.state_dict()
         return itertools.islice(iter(self.train), self.state.step_in_epoch, None)
 
     def _step(self, batch: Batch) -> None:
@@ -364,12 +362,12 @@ class _Loop:
         labels = _as_matrix(batch.labels).to(outputs.dtype)
         loss = sum(self.loss_fn(outputs[:, t], labels[:, t]) for t in range(len(self.tasks)))
         timer.mark("forward")
-        loss.backward()  # type: ignore[union-attr]
+        loss.backward()
         timer.mark("backward")
         self.optimizers.step()
         self.optimizers.zero_grad()
         timer.mark("optimizer")
-        value = global_mean(float(loss.detach()))  # type: ignore[union-attr]
+        value = global_mean(float(loss.detach()))
         s = self.state
         s.step_losses.append(value)
         s.loss_sum, s.loss_steps = s.loss_sum + value, s.loss_steps + 1
@@ -439,7 +437,7 @@ class _Loop:
                          step_ms=self.timer.ms_per_step(), step_losses=s.step_losses)
 
 
-def fit(model: nn.Module, train: BatchSource, eval_splits: dict[str, BatchSource], tasks: list[str],
+def fit(model: nn.Module, train: BatchSource, eval_splits: Mapping[str, BatchSource], tasks: list[str],
         config: TrainConfig, device: torch.device | str = "cpu",
         progress: Progress | None = None, checkpoint_dir: Path | None = None,
         optimizers: Optimizers | None = None) -> FitResult:

@@ -6,7 +6,9 @@ Model: :class:`~harness.models.dlrm.DLRM` with the reference Kaggle configuratio
 ``bench/dlrm_s_criteo_kaggle.sh`` (bottom 13-512-256-64-16, top 512-256-1, dimension 16),
 trained with SGD at lr 0.1 and batch 128 for one epoch; the embedding tables with FBGEMM's
 fused SGD, the MLPs with torch SGD. The baseline is logistic regression on the same features
-(:class:`~harness.models.linear.LogisticRegression`), same optimiser and schedule.
+(:class:`~harness.models.linear.LogisticRegression`), same optimiser and schedule; the paper's own
+comparison (Sec. 5.1 / Fig. 5) is DCN (:class:`~harness.models.dcn.DCN`, 6 cross layers, deep
+512-256) over the same tables, same optimiser and schedule.
 
 The study loop (seeds, ``--jobs``, ``--resume``, ``--nproc`` sharding) is :func:`harness.study.run_study`'s.
 """
@@ -19,6 +21,7 @@ from torch import nn
 from harness.data.api import Splits
 from harness.data.profile import profile_splits
 from harness.experiment import ExperimentContext, ExperimentResult
+from harness.models.dcn import DCN
 from harness.models.dlrm import DLRM
 from harness.models.embedding import make_tables
 from harness.models.linear import LogisticRegression
@@ -42,13 +45,20 @@ def build_dlrm(p: Params, splits: Splits) -> nn.Module:
                             make_tables(list(sizes), list(sizes.values()), p.dim))
 
 
+def build_dcn(p: Params, splits: Splits) -> nn.Module:
+    """DCN over the same tables as DLRM (dimension `p.dim`): the paper's Sec. 5.1 comparison."""
+    sizes = splits.table_sizes
+    return DCN.from_tables(splits.num_dense, make_tables(list(sizes), list(sizes.values()), p.dim),
+                           p.cross_layers, list(p.deep))
+
+
 def step_times(trained: Trained) -> dict[str, float]:
     """The trainer's mean per-step time split (data, forward, backward, optimizer) in ms."""
     return {f"step_ms_{phase}": ms for phase, ms in trained.result.step_ms.items()}
 
 
 def variants(p: Params) -> dict[str, Variant]:
-    """DLRM and its logistic-regression baseline, same data, optimiser and schedule."""
+    """DLRM, its logistic-regression baseline and DCN (Sec. 5.1), same data, optimiser and schedule."""
     config = train_config(p)
     recorded = {"optimizer": "sgd", "sparse_optimizer": config.sparse_optimizer, "lr": config.lr,
                 "batch_size": p.batch_size, "epochs": config.epochs, "precision": config.precision}
@@ -58,6 +68,9 @@ def variants(p: Params) -> dict[str, Variant]:
         "logreg": Variant("logistic regression on the dense and one-hot sparse features",
                           build=lambda splits: LogisticRegression(splits.num_dense, splits.table_sizes),
                           train=config, measure=step_times, config=recorded),
+        "dcn": Variant(f"DCN, {p.cross_layers} cross layers, deep {list(p.deep)}, dim {p.dim} (the paper's "
+                       "Sec. 5.1 comparison)", build=lambda splits: build_dcn(p, splits), train=config,
+                       measure=step_times, config={**recorded, "cross_layers": p.cross_layers, "deep": list(p.deep)}),
     }
 
 
@@ -69,7 +82,7 @@ def study(ctx: ExperimentContext) -> Study:
 
 
 def run(ctx: ExperimentContext) -> ExperimentResult:
-    """Train DLRM and logistic regression for every seed of the profile; return their metrics."""
+    """Train DLRM, logistic regression and DCN for every seed of the profile; return their metrics."""
     p: Params = ctx.params
     result = run_study(ctx, study)
     manifest = result.first_data().manifest

@@ -14,7 +14,7 @@ class Params(DataParams):
     Defaults are the reference configuration (``bench/dlrm_s_criteo_kaggle.sh``).
     """
 
-    models: tuple[str, ...] = ("dlrm", "logreg")
+    models: tuple[str, ...] = ("dlrm", "logreg", "dcn")
     """Which variants to train (see ``experiment.VARIANTS``)."""
     dim: int = 16
     """Embedding dimension (``--arch-sparse-feature-size``)."""
@@ -22,6 +22,10 @@ class Params(DataParams):
     """Bottom MLP widths from the dense input to the embedding dimension (the input width is the data's)."""
     top: tuple[int, ...] = (512, 256, 1)
     """Top MLP widths after the interaction, ending in the logit."""
+    cross_layers: int = 6
+    """DCN: cross layers (the paper's Sec. 5.1 comparison: 6)."""
+    deep: tuple[int, ...] = (512, 256)
+    """DCN: deep network widths after its input (Sec. 5.1: 512-256)."""
     epochs: int = 1
     """Passes over the training split."""
     lr: float = 0.1

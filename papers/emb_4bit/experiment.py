@@ -20,7 +20,8 @@ from harness.data.api import Splits
 from harness.data.profile import profile_splits
 from harness.embeddings.memory import module_nbytes
 from harness.embeddings.quant4bit import quantize_table, relative_row_error
-from harness.embeddings.study import ctr_train_config, ctr_variant, build_dlrm, embedding_sizes, table_factory
+from harness.embeddings.study import (build_dlrm, ctr_train_config, ctr_variant, embedding_sizes, table_collection,
+                                      table_factory)
 from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from harness.params import as_table
 from harness.study import Study, Trained, Variant, difference, percent_change, ratio, relative_to_baseline, run_study
@@ -45,11 +46,12 @@ def quantizer(method: str) -> Any:
     """The derivation of `method`: quantize every table of a trained model, evaluate it on test."""
     def derive(model: nn.Module, splits: Splits, trained: SeedRun) -> tuple[dict[str, float], nn.Module]:
         quantized = copy.deepcopy(model)
-        collection = quantized.sparse.collection  # type: ignore[union-attr]
+        collection = table_collection(quantized)
         errors = []
         for name, table in list(collection.tables.items()):
-            collection.tables[name] = quantize_table(table, method)
-            errors.append(relative_row_error(table.weight.detach(), collection.tables[name].dequantized_weight()))
+            packed = quantize_table(table, method)
+            collection.tables[name] = packed
+            errors.append(relative_row_error(table.get_parameter("weight").detach(), packed.dequantized_weight()))
         metrics = test_metrics(quantized, splits)
         metrics.update(row_error=sum(errors) / len(errors), embedding_bytes=float(module_nbytes(collection)),
                        model_size_ratio=module_nbytes(quantized) / module_nbytes(model))

@@ -24,7 +24,7 @@ from harness.data.api import Splits
 from harness.data.profile import profile_splits
 from harness.embeddings.collection import TableCollection
 from harness.embeddings.memory import optimizer_state_nbytes
-from harness.embeddings.study import build_dlrm, id_counts, table_factory
+from harness.embeddings.study import build_dlrm, id_counts, table_collection, table_factory
 from harness.errors import ConfigError
 from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from harness.models.factorization import MatrixFactorization
@@ -61,11 +61,12 @@ def build_model(task: Task, splits: Splits) -> nn.Module:
 
 def row_tables(task: Task, model: nn.Module) -> dict[str, list[nn.Parameter]]:
     """The model's row-indexed tables by feature key (MF: each key's embedding and bias tables)."""
-    collection = model.sparse.collection if task.model == "dlrm" else model.sparse  # type: ignore[union-attr]
-    tables = {k: [table.weight] for k, table in collection.tables.items()}
+    collection = table_collection(model) if task.model == "dlrm" else model.get_submodule("sparse")
+    assert isinstance(collection, TableCollection)
+    tables = {k: [table.get_parameter("weight")] for k, table in collection.tables.items()}
     if task.model == "mf":
-        tables["user_id"].append(model.user_bias.weight)  # type: ignore[union-attr]
-        tables["item_id"].append(model.item_bias.weight)  # type: ignore[union-attr]
+        tables["user_id"].append(model.get_parameter("user_bias.weight"))
+        tables["item_id"].append(model.get_parameter("item_bias.weight"))
     return tables
 
 
@@ -156,9 +157,15 @@ def study(ctx: ExperimentContext) -> Study:
 
 
 def run(ctx: ExperimentContext) -> ExperimentResult:
-    """Each method's lr is picked on the first seed by validation AUC, then every other seed trains with it."""
+    """Each method's lr is picked by validation AUC on the tuning seed, then every evaluated seed trains with it.
+
+    The tuning seed lies outside the evaluated seeds: no evaluated run is the one its lr was selected on.
+    """
     p: Params = ctx.params
-    first, rest = ctx.seeds[0], ctx.seeds[1:]
+    first = p.tuning_seed
+    if first in ctx.seeds:
+        raise ConfigError(f"fa-sgd: tuning_seed {first} is one of the evaluated seeds {ctx.seeds}; "
+                          f"choose a seed outside them (--set tuning_seed=...)")
     design = study(ctx)
     tuning = run_study(ctx, study, jobs=[(name, first) for name in design.variants], study=design)
     chosen: dict[str, SeedRun] = {}
@@ -168,12 +175,15 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
             best = max(trials, key=lambda r: r.metrics["val_auc"])
             ctx.progress.log(f"{task.name}_{method}: lr {best.metrics['lr']:g} chosen by validation AUC on seed {first}")
             chosen[f"{task.name}_{method}"] = best
-    others = run_study(ctx, study, jobs=[(best.model, seed) for best in chosen.values() for seed in rest], study=design)
+    evaluated = run_study(ctx, study, jobs=[(best.model, seed) for best in chosen.values() for seed in ctx.seeds],
+                          study=design)
     method_of = {best.model: name for name, best in chosen.items()}
-    runs = [dataclasses.replace(r, model=method_of[r.model]) for r in [*chosen.values(), *others.runs]]
+    runs = [dataclasses.replace(r, model=method_of[r.model]) for r in evaluated.runs]
     notes = ["The paper's exact step-size rule was not available: FA-SGD uses lr * min(sqrt(p_max / p_k), max_scale) "
              "per row (FBGEMM's counter-SGD exponent), CF-SGD the same with p_k from a per-row counter of steps.",
-             "Per method, the learning rate is chosen from its grid by validation AUC on the first seed."]
+             f"Per method, the learning rate is chosen from its grid by validation AUC on tuning seed {first}, "
+             f"outside the evaluated seeds {list(ctx.seeds)}; every evaluated seed trains with it (no evaluated "
+             "run is its own selection run)."]
     manifests = {task.name: tuning.first_data(task.name).splits.manifest for task in p.tasks}
     for task in p.tasks:
         notes.append(f"{task.name}: {task.dataset} {manifests[task.name].get('splits')}, model {task.model} dim "

@@ -27,7 +27,7 @@ class Task(DataParams):
     methods: tuple[str, ...] = ("sgd", "fa_sgd", "cf_sgd", "adagrad", "adam")
     """Table optimizers compared: sgd, fa_sgd, cf_sgd, adagrad, adam."""
     lrs: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    """Per method, the learning rates tried on the first seed (the best by validation AUC is kept)."""
+    """Per method, the learning rates tried on the tuning seed (the best by validation AUC is kept)."""
     dense_optimizer: str | None = None
     """Optimizer of the non-table parameters for every method; unset: the method's own dense counterpart."""
     dense_lr: float | None = None
@@ -40,3 +40,6 @@ class Params:
 
     tasks: tuple[Task, ...] = ()
     """The tasks of the profile."""
+    tuning_seed: int = 1000
+    """The seed the lr grids are tried on: outside the evaluated seeds, so no evaluated run is the one
+    its learning rate was selected on (its data split and initialisation are its own)."""

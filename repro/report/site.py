@@ -14,25 +14,32 @@ Layout of the output folder::
     style.css
 
 The site is built in a temporary folder beside `out_dir` and swapped in at the end, so a reader
-never sees a half-built report and a failed build leaves the previous site as it was.
+never sees a half-built report and a failed build leaves the previous site as it was. Staging
+folders carry the builder's process id; one whose process is gone (a build killed with ``kill -9``)
+is removed by the next build.
+
+Only records that pass the schema are shown (an invalid one is skipped and reported through
+`on_skip`), and a run's figures and notebook are copied only when they are regular files inside
+the run folder, reached without a symbolic link (:func:`repro.records.inside_run`), so a link
+planted in a run folder cannot publish a file from elsewhere on the machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 import jinja2
 
 from harness.errors import UserError
-from repro.records import iter_records
+from repro.records import inside_run, scan_records
 from repro.report import views
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -42,14 +49,19 @@ IMAGE_SUFFIXES = (".png", ".svg")
 
 
 def build_site(results_dir: Path, out_dir: Path, registry_papers: list[dict[str, Any]],
-               asv_html: Path | None = None) -> Path:
+               asv_html: Path | None = None, on_skip: Callable[[Path, str], None] | None = None) -> Path:
     """Render the report for every record under `results_dir` into `out_dir`; return its index.html.
 
     `registry_papers` are the catalog's papers as plain dicts (``id``, ``title``, ``year``, ``arxiv``,
     ``family``, ``status`` = implemented/planned), in catalog order. `asv_html` is asv's published
     html folder (default ``ci/asv-html``); when it holds an ``index.html`` it is copied into the site.
+    `on_skip(run_dir, reason)` is called for every record left out because it is invalid.
     """
-    records = iter_records(Path(results_dir))
+    scan = scan_records(Path(results_dir))
+    for run_dir, reason in scan.skipped:
+        if on_skip is not None:
+            on_skip(run_dir, reason)
+    records = scan.records
     by_paper: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_paper.setdefault(_paper_id(record), []).append(record)
@@ -65,7 +77,7 @@ def build_site(results_dir: Path, out_dir: Path, registry_papers: list[dict[str,
                     papers=[_index_row(e, by_paper.get(e["id"], [])) for e in entries])
         has_asv = (asv_dir / "index.html").is_file()
         if has_asv:
-            shutil.copytree(asv_dir, stage / "asv")
+            shutil.copytree(asv_dir, stage / "asv", ignore=_symbolic_links)
         site.render("performance.html", "performance.html.j2", depth=0, has_asv=has_asv,
                     asv_source="ci/asv-html" if asv_html is None else str(asv_html),
                     throughput=[_throughput_row(r) for r in reversed(records)])
@@ -121,8 +133,8 @@ class _Site:
         missing: list[str] = []
         wanted = list(record.get("figures") or []) + ([record["notebook"]] if record.get("notebook") else [])
         for rel in wanted:
-            source = _inside(run_dir, str(rel))
-            if source is None or not source.is_file():
+            source = inside_run(run_dir, str(rel))
+            if source is None:
                 missing.append(str(rel))
                 continue
             dest = target / source.relative_to(run_dir)
@@ -138,12 +150,9 @@ def _paper_id(record: dict[str, Any]) -> str:
     return Path(record["_dir"]).parent.name
 
 
-def _inside(run_dir: Path, rel: str) -> Path | None:
-    """`rel` resolved inside `run_dir`, or None if it is absolute or climbs out of it."""
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-        return None
-    return run_dir.joinpath(*pure.parts)
+def _symbolic_links(folder: str, names: list[str]) -> set[str]:
+    """For ``shutil.copytree``: leave out every symbolic link (a site never publishes a link's target)."""
+    return {name for name in names if os.path.islink(os.path.join(folder, name))}
 
 
 def _url(*segments: str) -> str:
@@ -231,19 +240,49 @@ def _staged_site(out_dir: Path) -> Iterator[Path]:
     Refuses to replace a non-empty folder that a previous build did not create (no marker file),
     so ``--out`` pointed at the wrong place never deletes anything.
     """
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise UserError(f"--out {out_dir} is a file or a symbolic link, not a folder; pass a new or empty folder")
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / SITE_MARKER).is_file():
         raise UserError(f"{out_dir} is not empty and was not built by `repro report` (no {SITE_MARKER} file); "
                         f"pass an empty or new folder with --out, or remove it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    remove_stale_staging(out_dir)
+    stage = out_dir.with_name(f".{out_dir.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
+    stage.mkdir()
     try:
         yield stage
         (stage / SITE_MARKER).write_text("built by `repro report`; this folder is replaced on each build\n")
         os.chmod(stage, 0o755)
-        old = out_dir.with_name(f".{out_dir.name}.old-{secrets.token_hex(3)}")
+        old = out_dir.with_name(f".{out_dir.name}.{os.getpid()}-{secrets.token_hex(3)}.old")
         if out_dir.exists():
             os.replace(out_dir, old)
         os.replace(stage, out_dir)
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """True if process `pid` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove the staging and old-site folders beside `out_dir` left by builds whose process is gone.
+
+    A build in progress (its process alive) keeps its folders, so two builds never interfere.
+    """
+    pattern = re.compile(rf"^\.{re.escape(out_dir.name)}\.(\d+)-[0-9a-f]{{6}}\.(?:tmp|old)$")
+    removed = []
+    for candidate in out_dir.parent.iterdir():
+        match = pattern.match(candidate.name)
+        if match and candidate.is_dir() and not candidate.is_symlink() and not _alive(int(match.group(1))):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed

@@ -38,6 +38,7 @@ def real() -> census.CensusData:
     return load_census(DATA_DIR)
 
 
+@pytest.mark.slow
 def test_real_test_file_rows_and_label_rate(real: census.CensusData) -> None:
     test_file = next(f for f in real.manifest["files"] if f["name"] == census.TEST_FILE.name)
     assert test_file["rows"] == 99_762 and test_file["checksum_ok"] is True
@@ -48,6 +49,7 @@ def test_real_test_file_rows_and_label_rate(real: census.CensusData) -> None:
     assert int(labels[:, 2].sum()) == 9_885 + 3_306 + 620  # MMoEEx education: BA + MA + PhD
 
 
+@pytest.mark.slow
 def test_real_data_protocol_is_announced_and_recorded(real: census.CensusData) -> None:
     manifest = real.manifest
     if not (DATA_DIR / census.SPEC.folder / census.TRAIN_FILE.name).is_file():
@@ -58,6 +60,7 @@ def test_real_data_protocol_is_announced_and_recorded(real: census.CensusData) -
     assert set(manifest["label_rates"]) == {"train", "val", "test"}
 
 
+@pytest.mark.slow
 def test_no_label_column_among_features(real: census.CensusData) -> None:
     sources = (*LABEL_SOURCES, census.INSTANCE_WEIGHT)
     assert not [n for n in real.feature_names if n.split("=")[0] in sources]

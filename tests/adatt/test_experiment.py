@@ -11,7 +11,7 @@ import pytest
 from repro.claims import evaluate_claims
 from harness.errors import ConfigError, DataError
 from harness.experiment import ExperimentContext
-from papers.adatt.experiment import MODELS, run
+from papers.adatt.experiment import MODELS, run, trial_name
 from repro.registry import get_paper, load_registry
 
 
@@ -41,22 +41,39 @@ def _context(tmp_path: Path, profile: str, params: dict, data_dir: Path | None =
                              params=get_paper("adatt").parse_params(params), progress=RecordingProgress())
 
 
+@pytest.mark.slow
 def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     paper = load_registry()["adatt"]
     ctx = _context(tmp_path, "smoke", paper.profiles["smoke"].params)
     result = run(ctx)
-    assert ctx.progress.jobs == [(m, s) for s in (0, 1) for m in MODELS]
+    trials = [trial_name(m, 5e-3) for m in MODELS]
+    # clean: the lr grid on the tuning seed, then the evaluated seeds; paper: the evaluated seeds
+    assert ctx.progress.jobs == ([(t, 1000) for t in trials] + [(t, s) for t in trials for s in (0, 1)]
+                                 + [(f"paper_{m}", s) for m in MODELS for s in (0, 1)])
     assert any("SYNTHETIC" in line for line in ctx.progress.logs)
-    assert len(result.runs) == 2 * len(MODELS) and set(result.models) == set(MODELS)
+    assert any("chosen by validation AUC" in line and "tuning seed 1000" in line for line in ctx.progress.logs)
+    assert len(result.runs) == 2 * 2 * len(MODELS)
+    assert set(result.models) == set(MODELS) | {f"paper_{m}" for m in MODELS}
     measured = result.measurements()
     for verdict in evaluate_claims(paper.claims, measured):  # every claim's quantities are measured
         assert "not measured" not in verdict.reason
-    manifest = result.dataset
-    assert manifest["protocol"] == "paper" and manifest["official_files"] is False
-    assert all(len(f["sha256"]) == 64 for f in manifest["files"])
+    clean, faithful = result.dataset["clean"], result.dataset["paper"]
+    assert clean["eval_encoding"] == "aligned" and clean["education_label"] == "bachelor_plus"
+    assert faithful["eval_encoding"] == "mmoeex" and faithful["shifted_eval_columns"] > 0
+    assert faithful["education_label"] == "mmoeex" and faithful["official_files"] is False
+    assert all(len(f["sha256"]) == 64 for f in faithful["files"])
     assert any("inferred" in note or "assume" in note for note in result.protocol_notes)
-    # the planted signal is learned: never-married is easy on synthetic rows
+    assert any(note.startswith("CLEAN PROTOCOL") for note in result.protocol_notes)
+    assert any(note.startswith("PAPER PROTOCOL") for note in result.protocol_notes)
+    # every clean run keeps its learning curve; the planted signal is learned (never-married is easy)
+    assert all(r.curve for r in result.runs)
     assert np.mean(measured["adatt_6:test_auc_never_married"]) > 0.65
+
+
+def test_the_tuning_seed_must_not_be_evaluated(tmp_path: Path) -> None:
+    params = {**load_registry()["adatt"].profiles["smoke"].params, "tuning_seed": 1}
+    with pytest.raises(ConfigError, match="tuning_seed 1 is one of the evaluated seeds"):
+        run(_context(tmp_path, "smoke", params))
 
 
 def test_real_data_errors_leave_no_partial_output(tmp_path: Path) -> None:
@@ -75,9 +92,11 @@ def test_bad_profile_parameters_are_config_errors(tmp_path: Path, params: dict, 
         run(_context(tmp_path, "smoke", params))
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_same_metrics_as_one_process(tmp_path: Path) -> None:
     """Each (model, seed) job seeds itself, so two worker processes change nothing but the wall time."""
-    params = {**load_registry()["adatt"].profiles["smoke"].params, "models": ["adatt_6", "ple_6"], "epochs": 1}
+    params = {**load_registry()["adatt"].profiles["smoke"].params, "models": ["adatt_6", "ple_6"], "epochs": 1,
+              "protocol": "paper"}
     serial = run(_context(tmp_path / "serial", "smoke", params))
     parallel_ctx = replace(_context(tmp_path / "parallel", "smoke", params), jobs=2)
     parallel = run(parallel_ctx)

@@ -48,6 +48,7 @@ def test_every_track_benchmark_has_a_lower_is_better_unit(suite: dict[str, Any])
     assert not wrong, f"track_* benchmarks in a unit asv would compare the wrong way round: {wrong}"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the probe reads Linux's /proc/self/status")
 def test_peak_rss_probe_measures_the_child_not_its_parent(suite: dict[str, Any], tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:

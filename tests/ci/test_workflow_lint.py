@@ -40,7 +40,7 @@ def find_tool(name: str) -> str:
 
 def test_there_are_workflows() -> None:
     """The glob below would pass vacuously on an empty folder."""
-    assert [p.name for p in WORKFLOWS] == ["nightly.yml"]
+    assert [p.name for p in WORKFLOWS] == ["nightly.yml", "tests.yml"]
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
@@ -53,8 +53,12 @@ def test_actionlint_finds_nothing(workflow: Path) -> None:
     assert proc.returncode == 0 and not findings, f"actionlint findings:\n{findings}"
 
 
-def test_nightly_script_passes_shellcheck() -> None:
-    """ci/nightly.sh is what the workflow runs: its shell must be as clean as the YAML."""
+SCRIPTS = ["ci/nightly.sh", "ci/history.sh", "scripts/bootstrap.sh", "scripts/lock.sh", ".ci/run", "repro.sh"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_ci_scripts_pass_shellcheck(script: str) -> None:
+    """The scripts the workflows and CI run: their shell must be as clean as the YAML."""
     shellcheck = find_tool("shellcheck")
-    proc = subprocess.run([shellcheck, "ci/nightly.sh"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([shellcheck, script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"shellcheck findings:\n{proc.stdout}{proc.stderr}"

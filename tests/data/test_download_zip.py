@@ -27,6 +27,7 @@ def _publish(root: Path, name: str, folder: Path, md5_style: str = "gnu", md5: s
     return content
 
 
+@pytest.mark.slow
 def test_real_100k_zip_is_verified_unpacked_and_prepared(served: tuple[str, Path], tmp_path: Path,
                                                         real_data_dir: Path) -> None:
     official = real_data_dir / "movielens_100k" / "ml-100k"

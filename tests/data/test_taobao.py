@@ -21,6 +21,7 @@ def _all(folder: Path, name: str) -> np.ndarray:
     return np.concatenate([load_npy(folder / s / name) for s in ("train", "val", "test")])
 
 
+@pytest.mark.slow
 def test_real_sample(real_data_dir: Path) -> None:
     if not (real_data_dir / "taobao_user_behavior" / SAMPLE).is_file():
         pytest.skip(f"taobao_user_behavior/{SAMPLE} absent")

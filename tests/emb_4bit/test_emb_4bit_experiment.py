@@ -11,6 +11,7 @@ from harness.experiment import ExperimentContext
 from repro.registry import get_paper
 
 
+@pytest.mark.slow
 def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
     paper = get_paper("emb-4bit")
     ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,

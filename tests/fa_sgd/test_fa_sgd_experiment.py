@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from repro.claims import evaluate_claims
 from harness.experiment import ExperimentContext
 from repro.registry import get_paper
 
 
+@pytest.mark.slow
 def test_smoke_profile_trains_every_method(tmp_path: Path) -> None:
     paper = get_paper("fa-sgd")
     ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,

@@ -14,6 +14,7 @@ from papers.qr_embeddings.params import Params
 from repro.registry import get_paper
 
 
+@pytest.mark.slow
 def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
     paper = get_paper("qr-embeddings")
     profile = paper.profiles["smoke"]

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import pytest
 
 from harness.atomic import write_json
+from repro.records import SCHEMA_VERSION
 
 TASKS = ("income", "never_married", "education")
 MODELS = {"adatt_6": 0.012, "ple_6": 0.008, "ml_mmoe_6": 0.0}
@@ -73,7 +74,7 @@ def make_record(paper_id: str = "adatt", run_id: str = "20250101T120000Z-smoke-a
     for v in verdicts:
         counts[v["status"]] += 1
     return {
-        "schema_version": 1, "run_id": run_id, "status": "completed", "profile": run_id.split("-")[1],
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "completed", "profile": run_id.split("-")[1],
         "paper": {"id": paper_id, "title": "AdaTT: Adaptive Task-to-Task Fusion Network for Multitask Learning in Recommendations",
                   "arxiv": "2304.04959", "venue": "KDD 2023", "year": 2023, "family": "multi-task",
                   "authors": ["Danwei Li", "Zhengyu Zhang", "Siyang Yuan"]},

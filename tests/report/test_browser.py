@@ -70,6 +70,7 @@ def server(site) -> Iterator[str]:
     httpd.server_close()
 
 
+@pytest.mark.slow
 def test_report_in_chromium(chromium, server, tmp_path):
     problems: list[str] = []
     with sync_playwright() as pw:

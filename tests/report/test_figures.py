@@ -9,6 +9,7 @@ from pathlib import Path
 
 import matplotlib
 import nbformat
+import pandas as pd
 import pytest
 
 from harness import figures
@@ -36,6 +37,7 @@ PAPER_FIGURES = {
 }
 
 
+@pytest.mark.slow
 def test_adatt_notebook_draws_figures_from_the_record(tmp_path, record_factory, run_writer):
     run_dir = run_writer(tmp_path / "results", _paper_record(record_factory, seeds=2, epochs=3))
     before = json.loads((run_dir / "record.json").read_text())
@@ -203,3 +205,10 @@ def test_open_record_names_the_problem(tmp_path: Path) -> None:
     (tmp_path / "record.json").write_text("{")
     with pytest.raises(UserError, match="not a valid run record"):
         figures.open_record(tmp_path / "record.json")
+
+
+def test_with_name_parts_parses_the_model_grid() -> None:
+    frame = pd.DataFrame({"model": ["dcn_qr_mult_4", "dlrm_full", "logreg"], "value": [1.0, 2.0, 3.0]})
+    parts = figures.with_name_parts(frame, r"^(?P<architecture>dlrm|dcn)_(?P<tables>.+)$")
+    assert parts["architecture"].tolist()[:2] == ["dcn", "dlrm"] and parts["tables"].tolist()[:2] == ["qr_mult_4", "full"]
+    assert parts.loc[2, ["architecture", "tables"]].isna().all() and parts["value"].tolist() == [1.0, 2.0, 3.0]

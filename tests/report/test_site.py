@@ -131,9 +131,11 @@ def test_record_of_a_paper_missing_from_the_catalog_is_still_shown(tmp_path, rec
 
 
 def test_a_sparse_record_renders_with_placeholders(tmp_path, catalog):
-    run_dir = tmp_path / "results" / "adatt" / "r1"
+    run_dir = tmp_path / "results" / "adatt" / OLD
     run_dir.mkdir(parents=True)
-    (run_dir / "record.json").write_text(json.dumps({"run_id": "r1", "paper": {"id": "adatt"}}))
+    (run_dir / "record.json").write_text(json.dumps({
+        "schema_version": 1, "run_id": OLD, "paper": {"id": "adatt"}, "profile": "smoke", "verdicts": [],
+        "started_at": "2024-12-01T10:00:00+00:00"}))
     _build(tmp_path / "results", tmp_path, catalog)
     page = (tmp_path / "site" / "papers" / "adatt" / "index.html").read_text()
     assert "This run evaluated no claims." in page and "No figures for this run" in page

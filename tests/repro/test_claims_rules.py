@@ -214,3 +214,19 @@ def test_paper_effect() -> None:
     assert rel().paper_effect() is None
     assert val(0.8, 0.01).paper_effect() == pytest.approx(0.01)
     assert math.isclose(rel("<=", tolerance=0.002).paper_effect() or 0, 0.002)
+
+
+def test_power_survives_statsmodels_nan_in_the_far_tail() -> None:
+    # statsmodels' noncentral t power is NaN at effect 13 sd with 10 seeds (one-sided 2.5%); there the
+    # normal approximation stands in: z = 13 sqrt(10) - 1.96 = 39.2, power 1. So an inconclusive value
+    # claim with spread 0.001 and tolerance 0.013 still gets its power analysis: 3 seeds suffice.
+    from statsmodels.stats.power import TTestPower
+
+    from repro.claims import _finite_power
+
+    raw = TTestPower().power(effect_size=13, nobs=10, alpha=0.025, alternative="larger")
+    assert _finite_power(raw, 13.0, 10.0, 0.025) == pytest.approx(1.0)
+    # interval [0.7870, 0.7920] straddles the band's lower edge 0.79 = 0.803 - 0.013: inconclusive
+    verdict = evaluate(val(0.803, 0.013), {"a:x": [0.7885, 0.7905, 0.7895]})
+    assert verdict.status == INCONCLUSIVE and verdict.power is not None
+    assert verdict.power.seeds_needed == 3 and verdict.power.underpowered is False

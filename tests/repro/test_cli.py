@@ -27,7 +27,7 @@ def test_unknown_id_suggests_closest(capsys: pytest.CaptureFixture[str], tmp_pat
 
 
 def test_planned_paper_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out = run_cli(capsys, "run", "wukong", "--results", str(tmp_path))
+    code, out = run_cli(capsys, "run", "scaling-laws", "--results", str(tmp_path))
     assert code == EXIT_USER_ERROR
     assert "planned, not implemented" in out
     assert not any(tmp_path.iterdir())

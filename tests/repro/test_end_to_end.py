@@ -22,6 +22,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return results
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_a_complete_record(smoke_run: Path) -> None:
     [record] = iter_records(smoke_run, "adatt")
     run_dir = Path(record["_dir"])
@@ -44,6 +45,7 @@ def test_smoke_run_writes_a_complete_record(smoke_run: Path) -> None:
     assert json.loads((run_dir / "config.json").read_text()) == record["config"]
 
 
+@pytest.mark.slow
 def test_report_renders_the_run(smoke_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "site"
     assert main(["report", "--results", str(smoke_run), "--out", str(out)]) == 0
@@ -53,6 +55,7 @@ def test_report_renders_the_run(smoke_run: Path, tmp_path: Path) -> None:
     assert pages, "no page for adatt"
 
 
+@pytest.mark.slow
 def test_list_counts_the_latest_verdicts(smoke_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "--json", "--results", str(smoke_run)]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}

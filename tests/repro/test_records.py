@@ -12,6 +12,13 @@ from repro import records
 from harness.errors import UserError
 
 
+def minimal(run_id: str) -> dict:
+    """The smallest record the schema accepts."""
+    return {"schema_version": records.SCHEMA_VERSION, "run_id": run_id, "paper": {"id": "toy"}, "profile": "smoke",
+            "finished_at": "2026-01-01T00:00:00+00:00", "verdicts": [],
+            "verdict_counts": {"reproduced": 0, "not reproduced": 0, "inconclusive": 0}}
+
+
 def test_concurrent_runs_get_distinct_folders(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         made = list(pool.map(lambda _: records.new_run(tmp_path, "toy", "smoke"), range(32)))
@@ -22,7 +29,7 @@ def test_concurrent_runs_get_distinct_folders(tmp_path: Path) -> None:
 def test_finalize_renames_and_latest_finds_it(tmp_path: Path) -> None:
     run_id, partial = records.new_run(tmp_path, "toy", "smoke")
     assert records.latest_record(tmp_path, "toy") is None  # unfinished runs are invisible
-    final = records.finalize(partial, {"run_id": run_id, "finished_at": "2026-01-01T00:00:00+00:00"})
+    final = records.finalize(partial, minimal(run_id))
     assert final == tmp_path / "toy" / run_id and not partial.exists()
     assert records.latest_record(tmp_path, "toy")["run_id"] == run_id
     assert records.find_run(tmp_path, run_id) == final
@@ -30,10 +37,12 @@ def test_finalize_renames_and_latest_finds_it(tmp_path: Path) -> None:
 
 
 def test_resume_errors_are_clear(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="no unfinished run"):
+    with pytest.raises(UserError, match="not a run id"):
         records.partial_dir(tmp_path, "toy", "nope")
+    with pytest.raises(UserError, match="no unfinished run"):
+        records.partial_dir(tmp_path, "toy", "20260101T000000Z-smoke-abcdef")
     run_id, partial = records.new_run(tmp_path, "toy", "smoke")
-    records.finalize(partial, {"run_id": run_id})
+    records.finalize(partial, minimal(run_id))
     with pytest.raises(UserError, match="already finished"):
         records.partial_dir(tmp_path, "toy", run_id)
 

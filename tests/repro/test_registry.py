@@ -118,16 +118,16 @@ def test_paper_without_folder_file_is_planned(tmp_path: Path) -> None:
     (lambda t: t + "[[claims]]\nid = \"c2\"\nkind = \"value\"\nstatement = \"x\"\nsource = \"T\"\nlhs = \"a:auc\"\n",
      "needs keys 'paper_value' and 'tolerance'"),
     (lambda t: t.replace("[[claims]]", "[[claims]\n"), "not valid TOML"),
-    (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { epoch = 3 }"),
-     "profiles.smoke. params: unknown parameter 'epoch' .did you mean 'epochs'.."),
-    (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { lr = \"fast\" }"), "parameter 'lr' must be float, got str"),
-    (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { widths = [4, 2.5] }"),
-     "parameter 'widths'\\[1\\] must be int, got float"),
     (lambda t: t.replace('rhs = "b:auc"', 'rhs = "b:auc"\npaired = 1'), "key 'paired' must be bool"),
     (lambda t: t + "[[claims]]\nid = \"f\"\nkind = \"fact\"\nstatement = \"x\"\nsource = \"T\"\nlhs = \"a:b\"\n"
                    "paired = true\n", "key 'paired' belongs to kind"),
     (lambda t: t.replace("datasets = []", "datasets = []\n[paper_protocol]\ndata = \"x\"\nepoch = \"1\""),
      "\\[paper_protocol\\]: unknown key 'epoch'"),
+    (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { epoch = 3 }"),
+     "profiles.smoke. params: unknown parameter 'epoch' .did you mean 'epochs'.."),
+    (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { lr = \"fast\" }"), "parameter 'lr' must be float, got str"),
+    (lambda t: t.replace("seeds = 2", "seeds = 2\nparams = { widths = [4, 2.5] }"),
+     "parameter 'widths'\\[1\\] must be int, got float"),
 ])
 def test_invalid_paper_file_names_file_and_key(tmp_path: Path, edit, message: str) -> None:
     catalog, papers = write(tmp_path, edit(PAPER))

@@ -28,6 +28,8 @@ from repro.progress import ConsoleProgress
 from train_helpers import RESUME_CONFIG, LinearRating, rating_splits, small_dlrm, small_splits
 
 HERE = Path(__file__).resolve().parent
+# The workers import the checkout under test (not whatever copy of the packages is installed).
+WORKER_PATH = os.pathsep.join([str(HERE), str(HERE.parents[1])])
 CONFIG = TrainConfig(epochs=2, lr=0.05, optimizer="adagrad", sparse_optimizer="rowwise_adagrad", eval_every_steps=20)
 
 
@@ -139,8 +141,9 @@ def test_resume_restores_prebuilt_optimizers(tmp_path: Path) -> None:
                             tmp_path)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_matches_uninterrupted_run(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(HERE), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": WORKER_PATH, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, str(HERE / "resume_worker.py"), str(tmp_path)]
     worker = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

@@ -1,0 +1,31 @@
+"""Service times measured on this machine feed the cluster simulator, with their sources."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cluster.comm import CollectiveFit
+from harness.sim.service import collective_time, measure_train_step
+from harness.sim.training import ClusterConfig, simulate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
+from cluster_helpers import batches, tiny_dlrm  # noqa: E402
+
+
+def test_measured_step_and_collective_drive_the_simulation() -> None:
+    step = measure_train_step(tiny_dlrm(), batches(4), steps=5, warmup=2, what="tiny DLRM")
+    assert step.kind == "measured" and len(step.samples) == 5 and step.seconds > 0
+    assert "tiny DLRM" in step.source and "batch 32" in step.source
+    fit = CollectiveFit("all_reduce", 2, 2.5e-4, 1.3e9, 0.3, [4096, 1 << 20], [2.6e-4, 1.0e-3])
+    sync = collective_time(fit, 13_000)
+    assert sync.seconds == pytest.approx(2.5e-4 + 13_000 / 1.3e9) and "gloo" in sync.source
+    config = ClusterConfig(workers=4, compute=(step,), sync=sync, batch_size=32, jitter=True, seed=1)
+    result = simulate(config, horizon_s=200 * step.seconds)
+    # synchronous: the workers stay within one iteration of each other (the horizon may cut a round),
+    # and every round is paced by the slowest draw plus the sync
+    assert max(result.iterations) - min(result.iterations) <= 1
+    assert result.examples_per_s <= 4 * 32 / (min(step.samples) + sync.seconds) + 1e-9
+    assert config.sources()["sync"]["kind"] == "measured"
