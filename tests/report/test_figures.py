@@ -34,6 +34,8 @@ PAPER_FIGURES = {
     "fa-sgd": {"auc_per_method", "auc_vs_optimizer_memory"},
     "mx-formats": {"qsnr_by_format", "cast_change_by_format", "mxfp6_training"},
     "bdr": {"qsnr_by_format", "cast_change_by_format"},
+    "dhen": {"dhen_table2_checkpoints", "dhen_table3_flops"},
+    "wukong": {"wukong_table2_frappe", "wukong_fig4_ablations"},
 }
 
 
