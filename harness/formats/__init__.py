@@ -12,4 +12,6 @@
 * :mod:`.qsnr` -- quantisation signal-to-noise ratio on Gaussian data.
 * :mod:`.fake_quant` -- straight-through fake quantisation, quantised ``nn.Linear`` and input hooks
   for direct-cast inference and quantisation-aware training of any model.
+* :mod:`.study` -- QSNR per seed, direct-cast and in-format-trained study variants, and the MX/BDR
+  papers' DLRM study (parameters in :mod:`.params`).
 """

@@ -32,6 +32,10 @@ PAPER_FIGURES = {
     "md-embeddings": {"md_quality_vs_params"},
     "emb-4bit": {"quantization_quality", "ne_change_vs_size"},
     "fa-sgd": {"auc_per_method", "auc_vs_optimizer_memory"},
+    "mx-formats": {"qsnr_by_format", "cast_change_by_format", "mxfp6_training"},
+    "bdr": {"qsnr_by_format", "cast_change_by_format"},
+    "dhen": {"dhen_table2_checkpoints", "dhen_table3_flops"},
+    "wukong": {"wukong_table2_frappe", "wukong_fig4_ablations"},
 }
 
 
