@@ -6,7 +6,7 @@ import http.server
 import os
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import torch
@@ -61,3 +61,23 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+SmokeRun = Callable[..., tuple[Any, Any]]
+
+
+@pytest.fixture
+def smoke_run(tmp_path: Path) -> SmokeRun:
+    """Run a paper's smoke profile in this process: ``paper, result = smoke_run("bdr", seeds=[0, 1])``."""
+    from harness.experiment import ExperimentContext
+    from repro.registry import get_paper
+
+    def run(paper_id: str, seeds: list[int] = [0, 1]) -> tuple[Any, Any]:
+        paper = get_paper(paper_id)
+        ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=list(seeds), device="cpu",
+                                data_dir=tmp_path, work_dir=tmp_path / "work",
+                                params=paper.parse_params(paper.profiles["smoke"].params))
+        return paper, paper.experiment()(ctx)
+
+    return run
+

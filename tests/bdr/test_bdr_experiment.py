@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from harness.experiment import ExperimentContext
 from repro.claims import evaluate_claims, evaluate_fact
-from repro.registry import get_paper
+from conftest import SmokeRun
 
 
-def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
-    paper = get_paper("bdr")
-    ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,
-                            work_dir=tmp_path / "work", params=paper.parse_params(paper.profiles["smoke"].params))
-    result = paper.experiment()(ctx)
+def test_smoke_profile_measures_every_claim(smoke_run: SmokeRun) -> None:
+    paper, result = smoke_run("bdr")
     measured = result.measurements()
     for claim in paper.claims:
         assert all(len(measured[q]) == 2 for q in claim.quantities()), claim.id

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from repro.claims import evaluate_claims, evaluate_fact
-from harness.experiment import ExperimentContext
-from repro.registry import get_paper
+from conftest import SmokeRun
 
 
 @pytest.mark.slow
-def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
-    paper = get_paper("emb-4bit")
-    ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,
-                            work_dir=tmp_path / "work", params=paper.parse_params(paper.profiles["smoke"].params))
-    measured = paper.experiment()(ctx).measurements()
+def test_smoke_profile_measures_every_claim(smoke_run: SmokeRun) -> None:
+    paper, result = smoke_run("emb-4bit")
+    measured = result.measurements()
     for claim in paper.claims:
         assert all(len(measured[q]) == 2 for q in claim.quantities()), claim.id
     assert len(evaluate_claims(paper.claims, measured)) == len(paper.claims) - 1  # the table arithmetic is a fact

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from repro.claims import evaluate_claims
-from harness.experiment import ExperimentContext
-from repro.registry import get_paper
+from conftest import SmokeRun
 
 
 @pytest.mark.slow
-def test_smoke_profile_trains_every_method(tmp_path: Path) -> None:
-    paper = get_paper("fa-sgd")
-    ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,
-                            work_dir=tmp_path / "work", params=paper.parse_params(paper.profiles["smoke"].params))
-    result = paper.experiment()(ctx)
+def test_smoke_profile_trains_every_method(smoke_run: SmokeRun) -> None:
+    paper, result = smoke_run("fa-sgd")
     measured = result.measurements()
     assert {r.model for r in result.runs} == {f"ml1m_{m}" for m in ("sgd", "fa_sgd", "cf_sgd", "adagrad", "adam")} | \
         {"criteo_cf_sgd", "criteo_adagrad"}

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from repro.claims import evaluate_claims
-from harness.experiment import ExperimentContext
-from repro.registry import get_paper
+from conftest import SmokeRun
 
 
 @pytest.mark.slow
-def test_smoke_profile_measures_both_tasks(tmp_path: Path) -> None:
-    paper = get_paper("md-embeddings")
-    ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,
-                            work_dir=tmp_path / "work", params=paper.parse_params(paper.profiles["smoke"].params))
-    measured = paper.experiment()(ctx).measurements()
+def test_smoke_profile_measures_both_tasks(smoke_run: SmokeRun) -> None:
+    paper, result = smoke_run("md-embeddings")
+    measured = result.measurements()
     assert len(measured["ctr_md_0.3_16x:test_accuracy"]) == 2 and len(measured["cf_md_0.3_8x:test_mse"]) == 2
     assert measured["ctr_uniform_32:params_vs_base"] == [1.0, 1.0]
     assert measured["ctr_uniform_2:params_vs_base"] == [1 / 16, 1 / 16]

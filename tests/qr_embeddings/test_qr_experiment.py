@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from repro.claims import evaluate_claims
 from harness.errors import ConfigError
-from harness.experiment import ExperimentContext
 from papers.qr_embeddings.experiment import architectures
 from papers.qr_embeddings.params import Params
-from repro.registry import get_paper
+from conftest import SmokeRun
 
 
 @pytest.mark.slow
-def test_smoke_profile_measures_every_claim(tmp_path: Path) -> None:
-    paper = get_paper("qr-embeddings")
-    profile = paper.profiles["smoke"]
-    ctx = ExperimentContext(paper_id=paper.id, profile="smoke", seeds=[0, 1], device="cpu", data_dir=tmp_path,
-                            work_dir=tmp_path / "work", params=paper.parse_params(profile.params))
-    result = paper.experiment()(ctx)
+def test_smoke_profile_measures_every_claim(smoke_run: SmokeRun) -> None:
+    paper, result = smoke_run("qr-embeddings")
     measured = result.measurements()
-    params = ctx.params
+    params = paper.parse_params(paper.profiles["smoke"].params)
     assert params.architectures == ("dlrm", "dcn")
     assert {run.model for run in result.runs} == {f"{a}_{m}" for a in params.architectures for m in params.models}
     assert {claim.lhs.split("_")[0] for claim in paper.claims} == {"dlrm", "dcn"}
