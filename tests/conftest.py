@@ -63,11 +63,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         server.server_close()
 
 
-SmokeRun = Callable[..., tuple[Any, Any]]
-
-
 @pytest.fixture
-def smoke_run(tmp_path: Path) -> SmokeRun:
+def smoke_run(tmp_path: Path) -> Callable[..., tuple[Any, Any]]:
     """Run a paper's smoke profile in this process: ``paper, result = smoke_run("bdr", seeds=[0, 1])``."""
     from harness.experiment import ExperimentContext
     from repro.registry import get_paper

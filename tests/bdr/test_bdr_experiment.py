@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from repro.claims import evaluate_claims, evaluate_fact
-from conftest import SmokeRun
 
 
-def test_smoke_profile_measures_every_claim(smoke_run: SmokeRun) -> None:
+def test_smoke_profile_measures_every_claim(smoke_run: Callable[..., tuple[Any, Any]]) -> None:
     paper, result = smoke_run("bdr")
     measured = result.measurements()
     for claim in paper.claims:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import pytest
 
 from repro.claims import evaluate_claims
-from conftest import SmokeRun
 
 
 @pytest.mark.slow
-def test_smoke_profile_trains_every_method(smoke_run: SmokeRun) -> None:
+def test_smoke_profile_trains_every_method(smoke_run: Callable[..., tuple[Any, Any]]) -> None:
     paper, result = smoke_run("fa-sgd")
     measured = result.measurements()
     assert {r.model for r in result.runs} == {f"ml1m_{m}" for m in ("sgd", "fa_sgd", "cf_sgd", "adagrad", "adam")} | \

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import pytest
 
 from repro.claims import evaluate_claims
-from conftest import SmokeRun
 
 
 @pytest.mark.slow
-def test_smoke_profile_measures_both_tasks(smoke_run: SmokeRun) -> None:
+def test_smoke_profile_measures_both_tasks(smoke_run: Callable[..., tuple[Any, Any]]) -> None:
     paper, result = smoke_run("md-embeddings")
     measured = result.measurements()
     assert len(measured["ctr_md_0.3_16x:test_accuracy"]) == 2 and len(measured["cf_md_0.3_8x:test_mse"]) == 2

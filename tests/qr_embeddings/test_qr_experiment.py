@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import pytest
 
 from repro.claims import evaluate_claims
 from harness.errors import ConfigError
 from papers.qr_embeddings.experiment import architectures
 from papers.qr_embeddings.params import Params
-from conftest import SmokeRun
 
 
 @pytest.mark.slow
-def test_smoke_profile_measures_every_claim(smoke_run: SmokeRun) -> None:
+def test_smoke_profile_measures_every_claim(smoke_run: Callable[..., tuple[Any, Any]]) -> None:
     paper, result = smoke_run("qr-embeddings")
     measured = result.measurements()
     params = paper.parse_params(paper.profiles["smoke"].params)
