@@ -317,6 +317,13 @@ def relative_to_baseline(runs: Sequence[SeedRun], baseline_of: Callable[[str], s
 LR_TRIAL = "@lr"
 
 
+def check_tuning_seed(seed: int, seeds: Sequence[int], label: str = "tuning seed", hint: str = "") -> None:
+    """Refuse a tuning seed that is also evaluated: no evaluated run may be the one its rate was picked on."""
+    if seed in seeds:
+        raise ConfigError(f"{label} {seed} is one of the evaluated seeds {list(seeds)}; choose a seed outside them"
+                          f"{hint} so that no evaluated run picked its own rate")
+
+
 def lr_trial(name: str, lr: float) -> str:
     """The name of variant `name` trained at learning rate `lr` in a tuning grid: ``<name>@lr<lr>``."""
     return f"{name}{LR_TRIAL}{lr:g}"
@@ -376,9 +383,7 @@ def run_tuned_study(ctx: ExperimentContext, design: StudyDesign, tuning: LrTunin
     name with the rate as metric ``lr``; the model descriptions record the rate and the trials'
     validation metric per rate.
     """
-    if tuning.seed in ctx.seeds:
-        raise ConfigError(f"tuning seed {tuning.seed} is one of the evaluated seeds {ctx.seeds}; "
-                          "choose a tuning seed outside them so that no evaluated run picked its own rate")
+    check_tuning_seed(tuning.seed, ctx.seeds)
     study = design(dataclasses.replace(ctx, progress=NullProgress()))
     models = list(dict.fromkeys(name.rpartition(LR_TRIAL)[0] for name in study.variants))
     unknown = sorted({m for pair in tuning.tuned_by.items() for m in pair} - set(models))

@@ -32,10 +32,9 @@ from torch import nn
 
 from harness.data.census import TASKS, CensusData, load_census
 from harness.data.census_synthetic import write_synthetic_census
-from harness.errors import ConfigError
 from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from harness.models.multitask import CrossStitch, MultiLevelMMoE, MultiTaskModel, PLE, SharedBottom
-from harness.study import Loaders, Study, Variant, run_study, select_variants
+from harness.study import LR_TRIAL, Loaders, Study, Variant, check_tuning_seed, lr_trial, run_study, select_variants
 from harness.train.trainer import TensorBatches, TrainConfig
 from papers.adatt.adatt import AdaTT
 from papers.adatt.params import Params
@@ -126,11 +125,6 @@ def clean_config(p: Params, lr: float) -> TrainConfig:
     return TrainConfig(epochs=p.clean_epochs, lr=lr, optimizer="adam", early_stopping_patience=p.clean_patience)
 
 
-def trial_name(model: str, lr: float) -> str:
-    """A clean-protocol variant at one learning rate of the grid: ``<model>@lr<lr>``."""
-    return f"{model}@lr{lr:g}"
-
-
 def build_model(name: str, input_dim: int, num_tasks: int, tower_hidden: list[int]) -> MultiTaskModel:
     """Model `name` of :data:`MODELS` with one tower per task."""
     return MultiTaskModel(MODELS[name].build(input_dim, num_tasks), num_tasks, tower_hidden)
@@ -160,7 +154,7 @@ def variants(p: Params) -> dict[str, Variant]:
         if "clean" in protocols:
             for lr in p.clean_lrs:
                 config = clean_config(p, float(lr))
-                out[trial_name(name, float(lr))] = Variant(
+                out[lr_trial(name, float(lr))] = Variant(
                     f"{spec.description}; clean protocol, Adam lr {float(lr):g}, early stopping", build=builder(name),
                     train=config, source="clean", settings={**settings, "protocol": "clean"},
                     config={"train": vars(config), "batch_size": p.batch_size, "protocol": "clean"})
@@ -205,9 +199,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     MMoEEx-encoded data, every seed.
     """
     p: Params = ctx.params
-    if p.tuning_seed in ctx.seeds:
-        raise ConfigError(f"adatt: tuning_seed {p.tuning_seed} is one of the evaluated seeds {ctx.seeds}; "
-                          f"choose a seed outside them (--set tuning_seed=...)")
+    check_tuning_seed(p.tuning_seed, ctx.seeds, "adatt: tuning_seed", " (--set tuning_seed=...)")
     design = study(ctx)
     protocols = PROTOCOLS if p.protocol == "both" else (p.protocol,)
     names = list(select_variants(MODELS, p.models, "adatt: parameter 'models'"))
@@ -219,13 +211,13 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
         data: CensusTensors = design.data("clean", ctx.seeds[0])
         for note in data.census.notes:
             ctx.progress.log(note)
-        trials = [trial_name(n, float(lr)) for n in names for lr in p.clean_lrs]
+        trials = [lr_trial(n, float(lr)) for n in names for lr in p.clean_lrs]
         tuning = run_study(ctx, study, jobs=[(t, p.tuning_seed) for t in trials], study=design)
         chosen = {}
         for name in names:
-            best = max((r for r in tuning.runs if r.model.split("@")[0] == name), key=_mean_val_auc)
+            best = max((r for r in tuning.runs if r.model.rpartition(LR_TRIAL)[0] == name), key=_mean_val_auc)
             chosen[name] = best.model
-            ctx.progress.log(f"clean {name}: {best.model.split('@')[1]} chosen by validation AUC "
+            ctx.progress.log(f"clean {name}: lr{best.model.rpartition(LR_TRIAL)[2]} chosen by validation AUC "
                              f"{_mean_val_auc(best):.4f} on tuning seed {p.tuning_seed}")
         evaluated = run_study(ctx, study, jobs=[(chosen[n], seed) for n in names for seed in ctx.seeds], study=design)
         back = {trial: name for name, trial in chosen.items()}

@@ -30,7 +30,7 @@ from harness.experiment import ExperimentContext, ExperimentResult, SeedRun
 from harness.models.factorization import MatrixFactorization
 from harness.optim.fa_sgd import COUNTER, FrequencyAwareSGD
 from harness.params import as_table
-from harness.study import Loaders, Study, Trained, Variant, run_study, splits_loaders
+from harness.study import Loaders, Study, Trained, Variant, check_tuning_seed, run_study, splits_loaders
 from harness.train.optim import Optimizers, make_dense_optimizer
 from harness.train.trainer import TrainConfig
 from papers.fa_sgd.params import Params, Task
@@ -163,9 +163,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     """
     p: Params = ctx.params
     first = p.tuning_seed
-    if first in ctx.seeds:
-        raise ConfigError(f"fa-sgd: tuning_seed {first} is one of the evaluated seeds {ctx.seeds}; "
-                          f"choose a seed outside them (--set tuning_seed=...)")
+    check_tuning_seed(first, ctx.seeds, "fa-sgd: tuning_seed", " (--set tuning_seed=...)")
     design = study(ctx)
     tuning = run_study(ctx, study, jobs=[(name, first) for name in design.variants], study=design)
     chosen: dict[str, SeedRun] = {}

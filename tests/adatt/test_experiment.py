@@ -11,7 +11,8 @@ import pytest
 from repro.claims import evaluate_claims
 from harness.errors import ConfigError, DataError
 from harness.experiment import ExperimentContext
-from papers.adatt.experiment import MODELS, run, trial_name
+from harness.study import lr_trial
+from papers.adatt.experiment import MODELS, run
 from repro.registry import get_paper, load_registry
 
 
@@ -46,7 +47,7 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     paper = load_registry()["adatt"]
     ctx = _context(tmp_path, "smoke", paper.profiles["smoke"].params)
     result = run(ctx)
-    trials = [trial_name(m, 5e-3) for m in MODELS]
+    trials = [lr_trial(m, 5e-3) for m in MODELS]
     # clean: the lr grid on the tuning seed, then the evaluated seeds; paper: the evaluated seeds
     assert ctx.progress.jobs == ([(t, 1000) for t in trials] + [(t, s) for t in trials for s in (0, 1)]
                                  + [(f"paper_{m}", s) for m in MODELS for s in (0, 1)])
