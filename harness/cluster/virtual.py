@@ -74,21 +74,13 @@ class VirtualWorkers:
             raise ConfigError("virtual gradient averaging needs dense gradients; build the model with "
                               "backend='torchrec' (unfused) rather than the sparse-gradient torch backend")
         self.counter.record("all_reduce", _nbytes(grads[0]), self.workers)
-        with torch.no_grad():
-            for per_param in zip(*grads):
-                mean = torch.stack(per_param).mean(dim=0)
-                for g in per_param:
-                    g.copy_(mean)
+        _replace_by_mean(grads)
 
     def average_parameters(self) -> None:
         """Model averaging: every replica's parameters become the mean over workers (one all-reduce)."""
         params = [list(r.parameters()) for r in self.replicas]
         self.counter.record("all_reduce", _nbytes(params[0]), self.workers)
-        with torch.no_grad():
-            for per_param in zip(*params):
-                mean = torch.stack(per_param).mean(dim=0)
-                for p in per_param:
-                    p.copy_(mean)
+        _replace_by_mean(params)
 
     def step(self, batch: Any, loss_fn: LossFn = bce_loss) -> float:
         """One synchronous data-parallel step on the global `batch`; returns the mean of the local losses."""
@@ -99,3 +91,12 @@ class VirtualWorkers:
         for opt in self.optimizers:
             opt.step()
         return sum(losses) / len(losses)
+
+
+def _replace_by_mean(per_worker: list[list[torch.Tensor]]) -> None:
+    """Overwrite each worker's i-th tensor with the mean of every worker's i-th tensor (an all-reduce mean)."""
+    with torch.no_grad():
+        for same_tensor in zip(*per_worker):
+            mean = torch.stack(same_tensor).mean(dim=0)
+            for t in same_tensor:
+                t.copy_(mean)

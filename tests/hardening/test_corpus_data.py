@@ -40,6 +40,18 @@ def cache_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
+
+def deny_open(monkeypatch: pytest.MonkeyPatch, target: Path) -> None:
+    """Make opening `target` fail as an unreadable file does (PermissionError), every other path unchanged."""
+    original = Path.open
+
+    def denied(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+
 @pytest.mark.corpus("traceback")
 def test_criteo_line_longer_than_a_block_is_a_named_bad_line(cli, tmp_path):
     data = criteo_dir(tmp_path, bad_line=_long_criteo_line())
@@ -69,14 +81,7 @@ def test_run_on_a_criteo_file_with_a_long_line_leaves_no_partial(cli, tmp_path):
 def test_unreadable_criteo_file_is_permission_not_corruption(cli, tmp_path, monkeypatch):
     data = criteo_dir(tmp_path, ok=True)
     target = data / "criteo_dac" / "train.txt"
-    original = Path.open
-
-    def denied(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self == target:
-            raise PermissionError(errno.EACCES, "Permission denied", str(self))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "open", denied)
+    deny_open(monkeypatch, target)
     out = cli("data", "prepare", "criteo-kaggle-dlrm", "--data-dir", str(data), clean=[tmp_path])
     assert "permission denied" in out.err and "not damaged" in out.err and "corrupt" not in out.err
 
@@ -123,14 +128,7 @@ def test_census_error_quotes_a_bounded_excerpt_of_a_huge_line(cli, tmp_path):
 def test_unreadable_census_file_is_not_called_corrupt(cli, tmp_path, monkeypatch):
     data = census_dir(tmp_path, (CENSUS_LINE * 20).encode())
     target = data / "census_income_kdd" / "census-income.test.gz"
-    original = Path.open
-
-    def denied(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self == target:
-            raise PermissionError(errno.EACCES, "Permission denied", str(self))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "open", denied)
+    deny_open(monkeypatch, target)
     out = _adatt(cli, data, tmp_path)
     assert "permission denied" in out.err and "do not delete it" in out.err
     assert "corrupt" not in out.err and "download it again" not in out.err
