@@ -93,7 +93,7 @@ class VirtualWorkers:
         return sum(losses) / len(losses)
 
 
-def _replace_by_mean(per_worker: list[list[torch.Tensor]]) -> None:
+def _replace_by_mean(per_worker: Sequence[Sequence[torch.Tensor]]) -> None:
     """Overwrite each worker's i-th tensor with the mean of every worker's i-th tensor (an all-reduce mean)."""
     with torch.no_grad():
         for same_tensor in zip(*per_worker):

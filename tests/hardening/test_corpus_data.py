@@ -40,7 +40,6 @@ def cache_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-
 def deny_open(monkeypatch: pytest.MonkeyPatch, target: Path) -> None:
     """Make opening `target` fail as an unreadable file does (PermissionError), every other path unchanged."""
     original = Path.open
