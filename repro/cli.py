@@ -107,7 +107,8 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if args.markdown:
-        print(_markdown_table(rows))
+        from repro.docs import papers_table
+        print(papers_table(papers, runs_by_paper))
         return 0
     table = Table(title=f"recrepro: {len(rows)} papers ({sum(r['status'] == 'implemented' for r in rows)} implemented)")
     for col in ("id", "title", "year", "arXiv", "family", "status", "latest verdicts (✓ / ✗ / ?)"):
@@ -123,19 +124,18 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _markdown_table(rows: list[dict[str, object]]) -> str:
-    """The papers table of the README (regenerate with `repro list --markdown`)."""
-    lines = ["| id | paper | year | arXiv | family | status | latest verdicts (reproduced / not / inconclusive) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        counts = r["verdicts"]
-        verdicts = (f"{counts['reproduced']} / {counts['not reproduced']} / {counts['inconclusive']}"  # type: ignore[index]
-                    + f" ({r['underpowered']} underpowered; run {r['latest_run']}"
-                    + (", smoke: tests the pipeline only)" if r["smoke"] else ")")
-                    if counts else ("no run yet" if r["status"] == "implemented" else "—"))
-        lines.append(f"| {r['id']} | {r['title']} | {r['year']} | {r['arxiv']} | {r['family']} | "
-                     f"{r['status']} | {verdicts} |")
-    return "\n".join(lines)
+# ------------------------------------------------------------------ repro docs
+
+def cmd_docs(args: argparse.Namespace, console: Console) -> int:
+    """Rewrite (or check) the README blocks generated from the run records."""
+    from repro.docs import update_docs
+
+    updates = update_docs(Path(args.root), _results_dir(args), check=args.check)
+    for update in updates:
+        state = ("stale" if args.check else "rewritten") if update.changed else "up to date"
+        console.print(f"{update.path}: {state}" + (f" (run {update.run_id})" if update.run_id else ""),
+                      highlight=False)
+    return 1 if args.check and any(u.changed for u in updates) else 0
 
 
 # ------------------------------------------------------------------ repro run
@@ -320,6 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "tasks.0.epochs=2; values are TOML literals); recorded in the run's config")
     p.add_argument("--no-figures", action="store_true", help="skip the figure notebook after the run")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("docs", help="rewrite the README blocks generated from run records",
+                       description="Rewrite the root README's papers table and each paper README's "
+                       "'Latest default run' block from the run records (between their marker lines).")
+    p.add_argument("--results", help="results folder (default ./results or $REPRO_RESULTS_DIR)")
+    p.add_argument("--root", default=".", help="the project's root folder (default: the current one)")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block is stale")
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("report", help="build the static HTML report from the run records")
     p.add_argument("--results", help="results folder (default ./results or $REPRO_RESULTS_DIR)")

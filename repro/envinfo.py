@@ -69,4 +69,14 @@ def capture(repo: Path) -> dict[str, Any]:
         "gpus": gpu_info(),
         "git": git_state(repo),
         "hostname": platform.node(),
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages when the record is written: wall times on a shared
+    machine mean little without the load they ran under. None where the OS has none."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
