@@ -9,10 +9,19 @@ sparse Adagrad for logistic regression's dimension-1 tables). Model sizes are th
 settings (the Wukong default profile of ../shared/research/spec-architectures-formats.md:
 3 layers, n_F = n_L = 8, k = 8, FMB MLP [64, 64]; DHEN with 2 layers of {AdvancedDLRM, Linear}).
 
-Direction: asv counts every number as lower-is-better; these are ``time_*`` benchmarks (seconds).
+Beside the time, each model reports its forward FLOPs per example (matrix products only,
+:mod:`harness.models.flops`) and the fraction of this CPU's measured fp32 matmul rate its step
+reaches (step FLOPs taken as 3x the forward: forward plus a backward of twice its cost), with the
+step and a 1024x1024 matmul timed alternately in the same process so both see the same load.
+
+Direction: asv counts every number as lower-is-better for ``time_*``; the ``track_*`` figures are
+descriptive (a higher roofline fraction is better).
 """
 
 from __future__ import annotations
+
+import statistics
+import time
 
 import torch
 from torch import nn
@@ -21,10 +30,12 @@ from harness.data.frappe import FIELD_SIZES
 from harness.models.dcn import DCNv2
 from harness.models.fields import field_embeddings
 from harness.models.finalmlp import FinalMLP
+from harness.models.flops import flops_per_example
 from harness.models.fm import FM
 from harness.models.linear import LogisticRegression
 from harness.train.optim import SparseSpec, build_optimizers
 from harness.train.synthetic import random_ctr_batches
+from harness.train.throughput import matmul_flops
 from papers.dhen.dhen import DHEN
 from papers.wukong.wukong import Wukong
 
@@ -74,3 +85,22 @@ class FrappeTrainStep:
         logits = self.model(self.batch)
         nn.functional.binary_cross_entropy_with_logits(logits, self.batch.labels).backward()
         self.optimizers.step()
+
+    def track_flops_per_example(self, model: str) -> float:
+        """Forward FLOPs per example (matrix products, 2 per multiply-add)."""
+        return flops_per_example(self.model, self.batch, BATCH)
+
+    track_flops_per_example.unit = "FLOPs"  # type: ignore[attr-defined]
+
+    def track_roofline_fraction(self, model: str) -> float:
+        """Median over 3 rounds of (step FLOP/s) / (matmul FLOP/s), the two timed one after the other."""
+        step_flops = 3 * flops_per_example(self.model, self.batch, BATCH) * BATCH
+        fractions = []
+        for _ in range(3):
+            start = time.perf_counter()
+            self.time_train_step(model)
+            step_s = time.perf_counter() - start
+            fractions.append(step_flops / step_s / matmul_flops(n=1024, repeats=3)[0])
+        return statistics.median(fractions)
+
+    track_roofline_fraction.unit = "fraction"  # type: ignore[attr-defined]
