@@ -354,12 +354,15 @@ class LrTuning:
     metric is kept for every evaluated seed.
 
     `tuned_by` maps a model to another whose chosen rate it takes without a grid of its own (an
-    ablation of a tuned model keeps that model's recipe).
+    ablation of a tuned model keeps that model's recipe); `fixed` gives a model a rate of the grid
+    that is not tuned (a paper's reference recipe, kept as published while the models it is
+    compared with get their own rate).
     """
 
     grid: tuple[float, ...]
     seed: int
     tuned_by: Mapping[str, str] = field(default_factory=dict)
+    fixed: Mapping[str, float] = field(default_factory=dict)
     select: str = "val_auc"
     maximize: bool = True
 
@@ -377,19 +380,22 @@ def run_tuned_study(ctx: ExperimentContext, design: StudyDesign, tuning: LrTunin
     """Tune each model's learning rate on ``tuning.seed``, then train every model on every seed of `ctx`.
 
     ``design(ctx)`` must return the variants expanded by :func:`with_lr_grid` over ``tuning.grid``.
-    Models without an entry in ``tuning.tuned_by`` are trained at every rate of the grid on the
-    tuning seed and keep the rate with the best validation metric (ties: the first in grid order);
-    the others take their named model's rate. The evaluated runs come back under the model's
+    Models without an entry in ``tuning.tuned_by`` or ``tuning.fixed`` are trained at every rate of
+    the grid on the tuning seed and keep the rate with the best validation metric (ties: the first
+    in grid order); the others take their named model's rate or their fixed one. The evaluated runs come back under the model's
     name with the rate as metric ``lr``; the model descriptions record the rate and the trials'
     validation metric per rate.
     """
     check_tuning_seed(tuning.seed, ctx.seeds)
     study = design(dataclasses.replace(ctx, progress=NullProgress()))
     models = list(dict.fromkeys(name.rpartition(LR_TRIAL)[0] for name in study.variants))
-    unknown = sorted({m for pair in tuning.tuned_by.items() for m in pair} - set(models))
+    unknown = sorted(({m for pair in tuning.tuned_by.items() for m in pair} | set(tuning.fixed)) - set(models))
     if unknown:
-        raise ConfigError(f"tuned_by names unknown model(s) {unknown}; known: {', '.join(models)}")
-    own = [m for m in models if m not in tuning.tuned_by]
+        raise ConfigError(f"tuned_by / fixed name unknown model(s) {unknown}; known: {', '.join(models)}")
+    off_grid = {m: lr for m, lr in tuning.fixed.items() if lr not in tuning.grid}
+    if off_grid:
+        raise ConfigError(f"fixed learning rates {off_grid} are not in the grid {list(tuning.grid)}; add them to it")
+    own = [m for m in models if m not in tuning.tuned_by and m not in tuning.fixed]
     borrowed = [target for target in tuning.tuned_by.values() if target in tuning.tuned_by]
     if borrowed:
         raise ConfigError(f"tuned_by: {sorted(set(borrowed))} take another model's rate themselves; name a tuned model")
@@ -401,10 +407,12 @@ def run_tuned_study(ctx: ExperimentContext, design: StudyDesign, tuning: LrTunin
         score[model][float(run.config["lr"])] = float(run.metrics[tuning.select])
     sign = 1.0 if tuning.maximize else -1.0
     chosen = {m: max(tuning.grid, key=lambda lr: _finite_or_worst(sign * score[m][lr])) for m in own}
+    chosen.update(tuning.fixed)
     chosen.update({m: chosen[target] for m, target in tuning.tuned_by.items()})
     for m in models:
-        ctx.progress.log(f"{m}: lr {chosen[m]:g} chosen by {tuning.select} on tuning seed {tuning.seed}"
-                         + (f" (that of {tuning.tuned_by[m]})" if m in tuning.tuned_by else ""))
+        ctx.progress.log(f"{m}: lr {chosen[m]:g} " + ("fixed (not tuned)" if m in tuning.fixed else
+                         f"chosen by {tuning.select} on tuning seed {tuning.seed}"
+                         + (f" (that of {tuning.tuned_by[m]})" if m in tuning.tuned_by else "")))
     evaluated = run_study(ctx, design, jobs=[(lr_trial(m, chosen[m]), seed) for seed in ctx.seeds for m in models],
                           study=study)
     runs = []
@@ -414,7 +422,11 @@ def run_tuned_study(ctx: ExperimentContext, design: StudyDesign, tuning: LrTunin
     described = {}
     for name, description in evaluated.models.items():
         model = name.rpartition(LR_TRIAL)[0]
-        per_rate = score[tuning.tuned_by.get(model, model)]
+        source = tuning.tuned_by.get(model, model)
+        if source in tuning.fixed:
+            described[model] = {**description, "lr": chosen[model], "lr_tuned": False}
+            continue
+        per_rate = score[source]
         described[model] = {**description, "lr": chosen[model], "lr_grid": list(tuning.grid),
                             f"tuning_{tuning.select}": {f"{lr:g}": value for lr, value in per_rate.items()}}
     return TunedStudy(StudyResult(runs=runs, models=described, data={**trials.data, **evaluated.data}),

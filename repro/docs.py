@@ -116,11 +116,11 @@ def update_docs(root: Path, results_dir: Path, check: bool = False) -> list[DocU
     for paper in papers.values():
         if not paper.implemented:
             continue
-        record = latest_default(runs_by_paper.get(paper.id, []))
-        if record is None:
+        latest = latest_default(runs_by_paper.get(paper.id, []))
+        if latest is None:
             continue
         readme = root / "papers" / paper.id.replace("-", "_") / "README.md"
-        updates.append(_update(readme, RUN_START, RUN_END, latest_run_block(record), record["run_id"], check,
+        updates.append(_update(readme, RUN_START, RUN_END, latest_run_block(latest), latest["run_id"], check,
                                append=True))
     return updates
 

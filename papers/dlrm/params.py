@@ -26,6 +26,11 @@ class Params(DataParams):
     """DCN: cross layers (the paper's Sec. 5.1 comparison: 6)."""
     deep: tuple[int, ...] = (512, 256)
     """DCN: deep network widths after its input (Sec. 5.1: 512-256)."""
+    dcn_lr_grid: tuple[float, ...] = ()
+    """DCN's own SGD learning rates, tried on `tuning_seed` (best validation AUC wins) while DLRM and
+    logistic regression keep the reference `lr`; empty: DCN trains at `lr` too."""
+    tuning_seed: int = 1000
+    """The seed DCN's rate is chosen on; it must not be one of the evaluated seeds."""
     epochs: int = 1
     """Passes over the training split."""
     lr: float = 0.1

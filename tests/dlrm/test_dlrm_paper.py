@@ -9,6 +9,7 @@ import pytest
 
 from repro.claims import Claim, evaluate_claims
 from harness.experiment import ExperimentContext
+from harness.study import lr_trial
 from papers.dlrm import experiment
 from repro.registry import get_paper
 
@@ -35,7 +36,12 @@ def test_smoke_profile_gives_every_claimed_quantity(tmp_path: Path) -> None:
         assert "not measured" not in verdict.reason, verdict.claim_id
     dlrm_run = next(r for r in result.runs if r.model == "dlrm")
     assert dlrm_run.metrics["step_ms_total"] > 0 and dlrm_run.config["sparse_optimizer"] == "sgd"
-    assert (tmp_path / "work" / "jobs" / "dlrm-seed0" / "job.json").exists()
+    jobs = tmp_path / "work" / "jobs"
+    assert (jobs / f"{lr_trial('dlrm', 0.1)}-seed0" / "job.json").exists()
+    # DCN alone is tuned, on seed 1000 over the smoke grid; DLRM and LR keep the reference rate untried elsewhere
+    assert sorted(d.name for d in jobs.iterdir() if d.name.endswith("-seed1000")) == \
+        [f"{lr_trial('dcn', lr)}-seed1000" for lr in (0.03, 0.1)]
+    assert result.models["dlrm"]["lr_tuned"] is False and result.models["dcn"]["lr_grid"] == [0.1, 0.03]
     # a second call (the runner's --resume of a finished job) reuses the results without training
     again = experiment.run(_context(tmp_path))
     assert again.measurements() == measured

@@ -76,3 +76,16 @@ def test_metrics_at_fractions_read_the_nearest_evaluation() -> None:
     measured = metrics_at_fractions([0.2, 0.6, 1.0])(Trained(nn.Identity(), None, result))
     assert measured == {"val_auc_at_20pct": 0.1, "test_ne_at_20pct": 0.9, "val_auc_at_60pct": 0.3,
                         "test_ne_at_60pct": 0.7, "val_auc_at_100pct": 0.5, "test_ne_at_100pct": 0.5}
+
+
+def test_a_fixed_model_keeps_its_rate_untuned_while_the_others_are_tuned(tmp_path: Path) -> None:
+    tuned = run_tuned_study(_ctx(tmp_path, [0]), design,
+                            LrTuning(GRID, seed=9, fixed={"a": 1e-4}, tuned_by={"a_ablated": "a"}))
+    assert tuned.chosen == {"a": 1e-4, "a_ablated": 1e-4, "b": 0.3}
+    assert sorted({t.model for t in tuned.trials}) == sorted(lr_trial("b", lr) for lr in GRID)  # no trials for a
+    assert tuned.result.models["a"]["lr_tuned"] is False and tuned.result.models["a_ablated"]["lr_tuned"] is False
+    assert tuned.result.models["b"]["lr_grid"] == list(GRID)
+    with pytest.raises(ConfigError, match=r"fixed learning rates \{'a': 0.01\} are not in the grid"):
+        run_tuned_study(_ctx(tmp_path, [0]), design, LrTuning(GRID, seed=9, fixed={"a": 0.01}))
+    with pytest.raises(ConfigError, match="unknown model"):
+        run_tuned_study(_ctx(tmp_path, [0]), design, LrTuning(GRID, seed=9, fixed={"c": 0.3}))
