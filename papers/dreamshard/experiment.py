@@ -326,9 +326,10 @@ def protocol_notes(p: Params, oracle: CostOracle, chosen: "dict[int, dict[str, s
         f"tables (official gen_tasks.py, seed {p.task_seed}). DreamShard trains on {p.train_tasks} DLRM-{p.train_tables} "
         f"({p.devices}) tasks and is evaluated without fine-tuning on: {settings} (setting index in curves: that order). "
         f"Memory cap {p.max_memory_gb:g} GB per device.",
-        f"Algorithm 1 at the official defaults: {p.num_iterations} iterations x {p.bench_steps} measured plans, "
-        f"{p.bench_training_steps} cost-network steps (batch {p.batch_size}), {p.rl_num_batches} x {p.rl_batch_size} "
-        "REINFORCE episodes on the estimated MDP per iteration, Adam lr 5e-4 decayed linearly.",
+        f"Algorithm 1 (official defaults: 10 iterations x 10 measured plans, 300 cost-network steps of batch 64, 10 x 10 "
+        f"REINFORCE episodes per iteration, Adam lr 5e-4 decayed linearly); here {p.num_iterations} x {p.bench_steps} "
+        f"measured plans, {p.bench_training_steps} steps of batch {p.batch_size}, {p.rl_num_batches} x {p.rl_batch_size} "
+        f"episodes on the estimated MDP, lr {p.lr:g}.",
         "Best greedy = the heuristic (random, naive, dim/size/lookup/size_lookup greedy) with the fewest out-of-memory "
         "plans, then the lowest mean cost, chosen after the fact per setting and seed as the paper's strongest baseline: "
         + "; ".join(f"seed {s}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for s, c in chosen.items()) + ".",
