@@ -239,6 +239,10 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
             return fixed[key]
         return plan
 
+    def checkpoint() -> None:
+        if isinstance(oracle, MeasuredTBEOracle):
+            oracle.save()
+
     runs: list[SeedRun] = []
     additivity_lines: list[str] = []
     chosen: dict[int, dict[str, str]] = {}
@@ -246,8 +250,9 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
         ctx.progress.start_job(METHOD, seed, p.num_iterations)
         counting = CountingOracle(oracle)
         trained = train_dreamshard(bench.train, counting, training_config(p), seed,
-                                   progress=lambda m: ctx.progress.update(0, 0.0, m))
+                                   progress=lambda m: ctx.progress.log(f"seed {seed}, {m}"))
         ctx.progress.end_job()
+        checkpoint()
         metrics: dict[str, dict[str, float]] = {
             METHOD: {"oracle_plan_evaluations": float(trained.oracle_plans),
                      "oracle_shard_measurements": float(counting.shards),
@@ -282,6 +287,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
                         {"setting": float(index), "task": float(row.task), "cost_ms": float(row.cost_ms)})
             if index == 0:
                 first = recorded
+            checkpoint()
             ctx.progress.log(f"seed {seed}, {setting.name}: dreamshard {per_method[METHOD][f'cost_ms_{setting.name}']:.3f} ms, "
                              f"best greedy ({best}) {per_method[BEST_GREEDY][f'cost_ms_{setting.name}']:.3f} ms, "
                              f"torchrec {per_method[TORCHREC][f'cost_ms_{setting.name}']:.3f} ms")
@@ -290,8 +296,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
             metrics.setdefault(name, {}).update(values)
         additivity_lines.append(f"seed {seed}: {len(held.additivity.rows)} shards, mean gap "
                                 f"{100 * held.additivity.mean_gap:+.1f}%, mean |gap| {100 * held.additivity.mean_abs_gap:.1f}%")
-        if isinstance(oracle, MeasuredTBEOracle):
-            oracle.save()
+        checkpoint()
         for name, values in metrics.items():
             runs.append(SeedRun(model=name, seed=seed, metrics=values, curve=curves.get(name, []),
                                 wall_time_s=trained.seconds if name == METHOD else 0.0,
