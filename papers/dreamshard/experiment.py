@@ -18,6 +18,8 @@ and a constant predictor, and the non-additivity of the fused kernel on those sh
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,92 +218,111 @@ def training_config(p: Params) -> TrainingConfig:
                           entropy_weight=p.entropy_weight, lr=p.lr)
 
 
+def log_progress(ctx: ExperimentContext, setting: str, message: str) -> None:
+    """A progress line of the evaluation pass."""
+    ctx.progress.log(f"evaluating {setting}: {message}")
+
+
+def evaluation_oracle(p: Params, pool: SyntheticTables) -> CostOracle:
+    """The oracle of the evaluation pass: the same kernel measured afresh (memoised within the pass only).
+
+    Every method's plans of a task are timed back to back in one pass, so that a change of the
+    machine's load between the training phase (whose measurements the disk cache keeps) and the
+    evaluation cannot favour one method: no plan is scored with a cost measured at another time.
+    """
+    if p.oracle == "surrogate":
+        return SurrogateOracle(batch_size=p.timing_batch)
+    return MeasuredTBEOracle(pool, DREAMSHARD, batch_size=p.timing_batch, row_cap=p.row_cap, cache_path=None)
+
+
 def run(ctx: ExperimentContext) -> ExperimentResult:
-    """Train DreamShard per seed; score every method on every setting with the one oracle."""
+    """Train DreamShard per seed, then score every method's plans of every task in one interleaved pass."""
     p: Params = ctx.params
     check_params(p)
     started = time.perf_counter()
     ctx.progress.log(f"dreamshard: {p.pool_tables} synthetic tables, features at batch {p.feature_batch}")
     bench = build_benchmark(p)
     oracle = make_oracle(p, bench.pool)
-    fixed: dict[tuple[str, int, str], ShardingResult] = {}
-
-    def heuristic(setting: str, name: str, seed: int) -> Callable[[ShardingTask], ShardingResult]:
-        index = {id(t): k for k, t in enumerate(bench.settings[setting])}
-
-        def plan(task: ShardingTask) -> ShardingResult:
-            key = (setting, index[id(task)], name)
-            if name == "random":
-                return run_baseline(task, name, seed=seed)
-            if key not in fixed:
-                fixed[key] = (torchrec_shard(task, batch_size=p.torchrec_batch_size) if name == TORCHREC
-                              else run_baseline(task, name))
-            return fixed[key]
-        return plan
-
-    def checkpoint() -> None:
-        if isinstance(oracle, MeasuredTBEOracle):
-            oracle.save()
-
-    runs: list[SeedRun] = []
-    additivity_lines: list[str] = []
-    chosen: dict[int, dict[str, str]] = {}
+    trained: dict[int, TrainedDreamShard] = {}
+    metrics: dict[int, dict[str, dict[str, float]]] = {}
+    curves: dict[int, dict[str, list[dict[str, float]]]] = {}
     for seed in ctx.seeds:
         ctx.progress.start_job(METHOD, seed, p.num_iterations)
         counting = CountingOracle(oracle)
-        trained = train_dreamshard(bench.train, counting, training_config(p), seed,
-                                   progress=lambda m: ctx.progress.log(f"seed {seed}, {m}"))
+        trained[seed] = train_dreamshard(bench.train, counting, training_config(p), seed,
+                                         progress=lambda m: ctx.progress.log(f"seed {seed}, {m}"))
         ctx.progress.end_job()
-        checkpoint()
-        metrics: dict[str, dict[str, float]] = {
-            METHOD: {"oracle_plan_evaluations": float(trained.oracle_plans),
-                     "oracle_shard_measurements": float(counting.shards),
-                     "rl_oracle_calls": float(trained.rl_oracle_plans), "rl_episodes": float(trained.rl_episodes),
-                     "training_s": trained.seconds, "dead_ends": float(trained.dead_ends)}}
-        curves: dict[str, list[dict[str, float]]] = {"cost_net": [dict(r) for r in trained.log]}
-        chosen[seed] = {}
-        first: dict[tuple[int, str], ShardingResult] = {}
-        for index, setting in enumerate(p.settings):
-            tasks = bench.settings[setting.name]
-            recorded: dict[tuple[int, str], ShardingResult] = {}
+        if isinstance(oracle, MeasuredTBEOracle):
+            oracle.save()
+        t = trained[seed]
+        metrics[seed] = {METHOD: {"oracle_plan_evaluations": float(t.oracle_plans),
+                                  "oracle_shard_measurements": float(counting.shards),
+                                  "rl_oracle_calls": float(t.rl_oracle_plans), "rl_episodes": float(t.rl_episodes),
+                                  "training_s": t.seconds, "dead_ends": float(t.dead_ends)}}
+        curves[seed] = {"cost_net": [dict(r) for r in t.log]}
 
-            def recording(name: str, method: Callable[[ShardingTask], ShardingResult],
-                          tasks: list[ShardingTask] = tasks,
-                          recorded: dict[tuple[int, str], ShardingResult] = recorded) -> Callable[[ShardingTask], ShardingResult]:
-                def call(task: ShardingTask) -> ShardingResult:
-                    result = method(task)
-                    recorded[(next(k for k, t in enumerate(tasks) if t is task), name)] = result
-                    return result
-                return call
+    judge = evaluation_oracle(p, bench.pool)
+    fixed: dict[tuple[str, int, str], ShardingResult] = {}
+    chosen: dict[int, dict[str, str]] = {seed: {} for seed in ctx.seeds}
+    first: dict[int, dict[tuple[int, str], ShardingResult]] = {seed: {} for seed in ctx.seeds}
+    for index, setting in enumerate(p.settings):
+        tasks = bench.settings[setting.name]
+        position = {id(t): k for k, t in enumerate(tasks)}
+        recorded: dict[tuple[int, str], ShardingResult] = {}
 
-            methods = {name: recording(name, heuristic(setting.name, name, seed)) for name in (*p.baselines, TORCHREC)}
-            methods[METHOD] = recording(METHOD, lambda task: dreamshard_shard(trained.net, task))
-            frame = evaluate_methods(tasks, methods, oracle)
-            per_method, best = setting_metrics(frame, p.baselines, setting.name)
+        def method(name: str, plan: Callable[[ShardingTask], ShardingResult], memo: bool,
+                   setting_name: str = setting.name, position: dict[int, int] = position,
+                   recorded: dict[tuple[int, str], ShardingResult] = recorded) -> Callable[[ShardingTask], ShardingResult]:
+            def call(task: ShardingTask) -> ShardingResult:
+                key = (setting_name, position[id(task)], name)
+                if not memo or key not in fixed:
+                    fixed[key] = plan(task)
+                recorded[(position[id(task)], name)] = fixed[key]
+                return fixed[key]
+            return call
+
+        methods = {name: method(name, functools.partial(run_baseline, method=name), memo=True)
+                   for name in p.baselines if name != "random"}
+        methods[TORCHREC] = method(TORCHREC, functools.partial(torchrec_shard, batch_size=p.torchrec_batch_size), memo=True)
+        for seed in ctx.seeds:
+            if "random" in p.baselines:
+                methods[f"random@{seed}"] = method(f"random@{seed}",
+                                                   functools.partial(run_baseline, method="random", seed=seed), memo=False)
+            methods[f"{METHOD}@{seed}"] = method(f"{METHOD}@{seed}", functools.partial(dreamshard_shard, trained[seed].net),
+                                                 memo=False)
+        frame = evaluate_methods(tasks, methods, judge, progress=functools.partial(log_progress, ctx, setting.name))
+        for seed in ctx.seeds:
+            own = {f"random@{seed}": "random", f"{METHOD}@{seed}": METHOD}
+            mine = frame[~frame["method"].str.contains("@") | frame["method"].isin(list(own))].copy()
+            mine["method"] = mine["method"].replace(own)
+            per_method, best = setting_metrics(mine, p.baselines, setting.name)
             chosen[seed][setting.name] = best
             for name, values in per_method.items():
-                metrics.setdefault(name, {}).update(values)
-            for row in frame.itertuples():
+                metrics[seed].setdefault(name, {}).update(values)
+            for row in mine.itertuples():
                 if np.isfinite(row.cost_ms):
-                    curves.setdefault(str(row.method), []).append(
+                    curves[seed].setdefault(str(row.method), []).append(
                         {"setting": float(index), "task": float(row.task), "cost_ms": float(row.cost_ms)})
             if index == 0:
-                first = recorded
-            checkpoint()
+                first[seed] = {(k, own.get(name, name)): r for (k, name), r in recorded.items()
+                               if "@" not in name or name in own}
             ctx.progress.log(f"seed {seed}, {setting.name}: dreamshard {per_method[METHOD][f'cost_ms_{setting.name}']:.3f} ms, "
                              f"best greedy ({best}) {per_method[BEST_GREEDY][f'cost_ms_{setting.name}']:.3f} ms, "
                              f"torchrec {per_method[TORCHREC][f'cost_ms_{setting.name}']:.3f} ms")
-        held = held_out_shards(trained.net, bench.settings[p.settings[0].name], first, oracle)
-        for name, values in cost_model_metrics(held, trained).items():
-            metrics.setdefault(name, {}).update(values)
+
+    runs: list[SeedRun] = []
+    additivity_lines: list[str] = []
+    for seed in ctx.seeds:
+        held = held_out_shards(trained[seed].net, bench.settings[p.settings[0].name], first[seed], judge)
+        for name, values in cost_model_metrics(held, trained[seed]).items():
+            metrics[seed].setdefault(name, {}).update(values)
         additivity_lines.append(f"seed {seed}: {len(held.additivity.rows)} shards, mean gap "
                                 f"{100 * held.additivity.mean_gap:+.1f}%, mean |gap| {100 * held.additivity.mean_abs_gap:.1f}%")
-        checkpoint()
-        for name, values in metrics.items():
-            runs.append(SeedRun(model=name, seed=seed, metrics=values, curve=curves.get(name, []),
-                                wall_time_s=trained.seconds if name == METHOD else 0.0,
+        for name, values in metrics[seed].items():
+            runs.append(SeedRun(model=name, seed=seed, metrics=values, curve=curves[seed].get(name, []),
+                                wall_time_s=trained[seed].seconds if name == METHOD else 0.0,
                                 config={"best_greedy": chosen[seed]} if name == BEST_GREEDY else {}))
-    notes = protocol_notes(p, oracle, chosen, additivity_lines, time.perf_counter() - started)
+    notes = protocol_notes(p, oracle, judge, chosen, additivity_lines, time.perf_counter() - started)
     dataset = {"pool": {"tables": p.pool_tables, "fingerprint": bench.pool.fingerprint, "feature_batch": p.feature_batch,
                         "dim": p.dim},
                "tasks": {"train": f"{p.train_tasks} x DLRM-{p.train_tables} ({p.devices}) from the training half",
@@ -312,14 +333,17 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     return ExperimentResult(runs=runs, dataset=dataset, protocol_notes=notes, models=models)
 
 
-def protocol_notes(p: Params, oracle: CostOracle, chosen: "dict[int, dict[str, str]]", additivity: "list[str]",
-                   seconds: float) -> list[str]:
+def protocol_notes(p: Params, oracle: CostOracle, judge: CostOracle, chosen: "dict[int, dict[str, str]]",
+                   additivity: "list[str]", seconds: float) -> list[str]:
     """What was run and what stands in for the paper's setup, in sentences."""
-    if isinstance(oracle, MeasuredTBEOracle):
+    if isinstance(oracle, MeasuredTBEOracle) and isinstance(judge, MeasuredTBEOracle):
         where = (f"fbgemm's fused TBE timed on one pinned CPU thread (batch {p.timing_batch}, rows capped at "
                  f"{p.row_cap:,} for timing; DreamShard's 5 warm-up + median of 10 per phase) and TorchRec's "
-                 f"intra-node all-to-all model for communication; {oracle.misses} shards timed in this run, "
-                 f"{100 * oracle.hit_rate:.0f}% of look-ups from the cache")
+                 f"intra-node all-to-all model for communication. Training measured {oracle.misses} shards afresh "
+                 f"({100 * oracle.hit_rate:.0f}% of its look-ups from the disk cache of earlier runs); the evaluation "
+                 f"timed all {judge.misses} distinct shards of every method's plans afresh in one pass, task by task, "
+                 "so that no comparison mixes costs measured under different machine loads; the load average at the end "
+                 f"was {os.getloadavg()[0]:.1f}")
     else:
         where = "the deterministic non-additive surrogate (a pipeline test, never evidence for the paper)"
     settings = ", ".join(f"{s.name} = {s.tasks} x DLRM-{s.tables} ({s.devices})" for s in p.settings)
