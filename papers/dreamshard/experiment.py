@@ -22,7 +22,6 @@ import functools
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, cast
 
 import numpy as np
@@ -48,7 +47,7 @@ from harness.sharding.tasks import build_task, dreamshard_tasks
 from harness.sharding.torchrec_planner import torchrec_shard
 from papers.dreamshard.dreamshard import (DreamShardNet, TrainedDreamShard, TrainingConfig, dreamshard_shard,
                                           predicted_plan_cost, predicted_shard_costs, train_dreamshard)
-from papers.dreamshard.params import Params, Setting
+from papers.dreamshard.params import Params
 
 TORCHREC = "torchrec"
 BEST_GREEDY = "best_greedy"
