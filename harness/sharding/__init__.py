@@ -18,6 +18,8 @@ One module per responsibility:
 * :mod:`~harness.sharding.oracle_tbe`, :mod:`~harness.sharding.oracle_torchrec`,
   :mod:`~harness.sharding.oracle_surrogate`: fbgemm's fused TBE timed on CPU, TorchRec's analytic
   shard estimator, a deterministic non-additive surrogate.
+* :mod:`~harness.sharding.cost_data`: measured (plan, shard) samples for learned cost models and an
+  oracle call counter.
 * :mod:`~harness.sharding.additivity`: how far a fused shard's cost is from the sum of its tables'.
 * :mod:`~harness.sharding.baselines`: random, naive and the greedy family, equal to the official
   functions; :mod:`~harness.sharding.torchrec_planner`: TorchRec's ``EmbeddingShardingPlanner``.
