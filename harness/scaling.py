@@ -16,7 +16,9 @@ where c is the irreducible NE. This module gives that fit once, for any sweep:
   resampling the seeds (rows of a ``[seeds, points]`` matrix; a seed's points stay together) or,
   for a single seed, the residuals of the fit over the points;
 * :func:`extrapolate_largest`: the spec's validation (Sec. 3.2): fit on every point but the
-  largest, predict the held-out largest one, and compare with its measured mean and seed spread;
+  largest, predict the held-out largest one, and compare with its measured mean and seed spread
+  (a bootstrap interval of the prediction error that carries both the fit's and the
+  measurement's seed noise);
 * :func:`gain_per_doubling`: the relative improvement of the last step of a sweep per doubling of
   x, the spec's measure of a saturated ("out of steam") scaling regime;
 * :func:`sweep_table`: a sweep's x values and its ``[seeds, points]`` measurements gathered from
@@ -105,6 +107,9 @@ class Extrapolation:
     """A fit on all but the largest point of a sweep, checked against that held-out point.
 
     `measured` holds the held-out point's value per seed; `error` is predicted minus their mean.
+    `interval` is the bootstrap band of the fit at the held-out x (the curve's uncertainty);
+    `error_interval` the bootstrap interval of the error itself, with the held-out mean redrawn
+    from the same resampled seeds, so that it carries the measurement's seed noise too.
     """
 
     fit: BootstrapFit
@@ -112,6 +117,7 @@ class Extrapolation:
     predicted: float
     interval: Interval
     measured: tuple[float, ...]
+    error_interval: Interval
 
     @property
     def measured_mean(self) -> float:
@@ -135,8 +141,8 @@ class Extrapolation:
 
     @property
     def covered(self) -> bool:
-        """Whether the bootstrap prediction interval contains the measured mean."""
-        return self.interval.contains(self.measured_mean)
+        """Whether the prediction agrees with the measurement: the error's bootstrap interval contains 0."""
+        return self.error_interval.contains(0.0)
 
 
 def power_law(x: ArrayLike, a: float, b: float, c: float) -> FloatArray:
@@ -208,41 +214,47 @@ def bootstrap_power_law(x: ArrayLike, y: ArrayLike, resample: Resample = "seeds"
     ys = np.atleast_2d(np.asarray(y, dtype=np.float64))
     if ys.ndim != 2 or ys.shape[1] != xs.shape[0]:
         raise UserError(f"bootstrap: y must be [seeds, points] with {xs.shape[0]} points, got shape {ys.shape}")
-    if not 0.0 < level < 1.0:
-        raise UserError(f"bootstrap: level {level!r} must be in (0, 1), e.g. 0.9")
-    if replicates < 20:
-        raise UserError(f"bootstrap: {replicates} replicates give no useful percentile interval; use at least 20")
-    if resample == "seeds" and ys.shape[0] < 2:
-        raise UserError("bootstrap: resampling seeds needs at least 2 seeds; give more seeds or resample='residuals'")
-    if resample not in ("seeds", "residuals"):
-        raise UserError(f"bootstrap: unknown resampling {resample!r}; use 'seeds' or 'residuals'")
+    _check_bootstrap(ys, resample, replicates, level)
+    law, draws, _ = _bootstrap(xs, ys, resample, replicates, seed, max_exponent)
+    return BootstrapFit(law, np.asarray([(d.a, d.b, d.c) for d in draws], dtype=np.float64), level)
+
+
+def _bootstrap(xs: FloatArray, ys: FloatArray, resample: Resample, replicates: int, seed: int, max_exponent: float,
+               held_out: FloatArray | None = None) -> tuple[PowerLaw, list[PowerLaw], list[float]]:
+    """The fit of the mean curve, the refits of the replicates, and per replicate the mean of the
+    `held_out` column (``[seeds]``) over the same resampled seeds (its plain mean for residuals)."""
     mean = ys.mean(axis=0)
     law = fit_power_law(xs, mean, max_exponent)
     rng = np.random.default_rng(seed)
     fitted = law(xs)
     residuals = mean - fitted
-    draws: list[tuple[float, float, float]] = []
+    draws: list[PowerLaw] = []
+    held_means: list[float] = []
     for _ in range(replicates):
+        rows = rng.integers(0, ys.shape[0], ys.shape[0])
         if resample == "seeds":
-            sample = ys[rng.integers(0, ys.shape[0], ys.shape[0])].mean(axis=0)
+            sample = ys[rows].mean(axis=0)
         else:
             sample = fitted + residuals[rng.integers(0, len(residuals), len(residuals))]
         try:
             refit = fit_power_law(xs, sample, max_exponent)
         except UserError:
             continue
-        draws.append((refit.a, refit.b, refit.c))
+        draws.append(refit)
+        if held_out is not None:
+            held_means.append(float(held_out[rows].mean() if resample == "seeds" else held_out.mean()))
     if len(draws) < replicates // 2:
         raise UserError(f"bootstrap: only {len(draws)} of {replicates} replicates could be fitted; "
                         "the sweep is too noisy for a power law (check the points)")
-    return BootstrapFit(law, np.asarray(draws, dtype=np.float64), level)
+    return law, draws, held_means
 
 
 def extrapolate_largest(x: ArrayLike, y: ArrayLike, resample: Resample = "seeds", replicates: int = 1000,
                         level: float = 0.9, seed: int = 0) -> Extrapolation:
     """Fit on every point of the sweep but the largest x, predict that held-out point (spec Sec. 3.2).
 
-    `y` is ``[seeds, points]`` (or 1-D). The prediction interval is the bootstrap band at the held-out x.
+    `y` is ``[seeds, points]`` (or 1-D). The prediction interval is the bootstrap band at the held-out x;
+    the error interval redraws the held-out mean from each replicate's seeds (see :class:`Extrapolation`).
     """
     xs = np.asarray(x, dtype=np.float64)
     ys = np.atleast_2d(np.asarray(y, dtype=np.float64))
@@ -250,10 +262,13 @@ def extrapolate_largest(x: ArrayLike, y: ArrayLike, resample: Resample = "seeds"
         raise UserError(f"extrapolation: y must be [seeds, points] with {xs.shape[0]} points, got shape {ys.shape}")
     held = int(np.argmax(xs))
     keep = np.arange(len(xs)) != held
-    fit = bootstrap_power_law(xs[keep], ys[:, keep], resample, replicates, level, seed)
+    _check_bootstrap(ys[:, keep], resample, replicates, level)
+    law, draws, held_means = _bootstrap(xs[keep], ys[:, keep], resample, replicates, seed, MAX_EXPONENT, ys[:, held])
+    fit = BootstrapFit(law, np.asarray([(d.a, d.b, d.c) for d in draws], dtype=np.float64), level)
     target = float(xs[held])
-    return Extrapolation(fit, target, float(fit.law(target)), fit.prediction_interval(target),
-                         tuple(float(v) for v in ys[:, held]))
+    errors = np.array([float(d(target)) - m for d, m in zip(draws, held_means)])
+    return Extrapolation(fit, target, float(law(target)), fit.prediction_interval(target),
+                         tuple(float(v) for v in ys[:, held]), _percentile_interval(errors, level))
 
 
 def extrapolation_error(x: ArrayLike, y: ArrayLike) -> float:
@@ -315,6 +330,18 @@ def sweep_table(runs: Sequence[Mapping[str, Any]], models: Mapping[str, Mapping[
     ordered = sorted(members, key=lambda name: xs[name])
     y = np.array([[values[name][s][metric] for name in ordered] for s in seeds], dtype=np.float64)
     return SweepTable(sweep, tuple(ordered), np.array([xs[n] for n in ordered]), tuple(seeds), y)
+
+
+def _check_bootstrap(ys: FloatArray, resample: Resample, replicates: int, level: float) -> None:
+    """The bootstrap settings' checks (a :class:`UserError` naming the fix)."""
+    if not 0.0 < level < 1.0:
+        raise UserError(f"bootstrap: level {level!r} must be in (0, 1), e.g. 0.9")
+    if replicates < 20:
+        raise UserError(f"bootstrap: {replicates} replicates give no useful percentile interval; use at least 20")
+    if resample == "seeds" and ys.shape[0] < 2:
+        raise UserError("bootstrap: resampling seeds needs at least 2 seeds; give more seeds or resample='residuals'")
+    if resample not in ("seeds", "residuals"):
+        raise UserError(f"bootstrap: unknown resampling {resample!r}; use 'seeds' or 'residuals'")
 
 
 def _percentile_interval(values: FloatArray, level: float) -> Interval:

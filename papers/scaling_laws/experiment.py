@@ -187,13 +187,16 @@ def fit_notes(tables: dict[str, SweepTable], p: Params) -> tuple[list[str], dict
         fits["data_extrapolation"] = {"x": held.x_held_out, "predicted": held.predicted,
                                       "interval": [held.interval.low, held.interval.high],
                                       "measured_mean": held.measured_mean, "measured_sd": held.measured_sd,
+                                      "error_interval": [held.error_interval.low, held.error_interval.high],
                                       "covered": held.covered}
         notes.append(f"Data-sweep extrapolation (fit without the largest point, seed means, bootstrap over seeds): "
                      f"predicted NE {held.predicted:.4f} at {held.x_held_out:,.0f} rows, {p.level:.0%} interval "
                      f"[{held.interval.low:.4f}, {held.interval.high:.4f}]; measured {held.measured_mean:.4f} ± "
                      f"{held.measured_sd:.4f} (sd over seeds): error {held.error:+.4f} "
-                     f"({100 * held.relative_error:+.2f}% relative, {held.error / held.measured_sd:+.2f} seed sd), "
-                     f"{'inside' if held.covered else 'outside'} the interval.")
+                     f"({100 * held.relative_error:+.2f}% relative, {held.error / held.measured_sd:+.2f} seed sd); "
+                     f"{p.level:.0%} bootstrap interval of the error (fit and held-out mean redrawn from the same "
+                     f"seeds) [{held.error_interval.low:+.4f}, {held.error_interval.high:+.4f}]: the prediction "
+                     f"{'agrees with' if held.covered else 'misses'} the measurement.")
     return notes, fits
 
 
