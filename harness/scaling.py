@@ -44,6 +44,7 @@ from harness.errors import UserError
 MIN_POINTS = 4  # more points than the law's three parameters, or the fit is an interpolation
 MAX_EXPONENT = 3.0  # the spec's upper bound on b (Sec. 3.2)
 START_EXPONENTS = (0.1, 0.3, 1.0)
+START_GRID = 24  # exponents tried for the solver's starting point
 POSITIVE = 1e-12  # the strict lower bound of a and b
 SWEEPS_SETTING = "sweeps"  # model settings key: {sweep name: the metric that is its x}
 Resample = Literal["seeds", "residuals"]
@@ -171,33 +172,54 @@ def _checked(x: ArrayLike, y: ArrayLike, where: str) -> tuple[FloatArray, FloatA
 def fit_power_law(x: ArrayLike, y: ArrayLike, max_exponent: float = MAX_EXPONENT) -> PowerLaw:
     """Least-squares fit of y = a · x^(−b) + c with a > 0, 0 < b ≤ `max_exponent`, 0 ≤ c ≤ min(y).
 
-    x is divided by its smallest value for the solver (a scales back by ``x_min^b``); the fit starts
-    from each of :data:`START_EXPONENTS` and keeps the smallest sum of squares.
+    x is divided by its smallest value for the solver (a scales back by ``x_min^b``). The solver
+    starts from the best of a grid of exponents with (a, c) by linear least squares at each
+    (:func:`_grid_start`), else from :data:`START_EXPONENTS` in turn.
     """
     xs, ys = _checked(x, y, "power-law fit")
     scale = float(xs.min())
     u = xs / scale
     ceiling = float(ys.min())
     best: tuple[float, FloatArray] | None = None
-    for b0 in START_EXPONENTS:
-        c0 = 0.8 * ceiling
-        a0 = max(float(ys.max()) - c0, 1e-6)
+    for start in (_grid_start(u, ys, ceiling, max_exponent), *_fallback_starts(ys, ceiling, max_exponent)):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizeWarning)
-                params, _ = curve_fit(power_law, u, ys, p0=(a0, min(b0, max_exponent / 2), c0),
+                params, _ = curve_fit(power_law, u, ys, p0=start,
                                       bounds=([POSITIVE, POSITIVE, 0.0], [np.inf, max_exponent, ceiling]),
                                       method="trf", maxfev=20_000)
         except RuntimeError:
             continue
-        sse = float(np.sum((power_law(u, *params) - ys) ** 2))
-        if best is None or sse < best[0]:
-            best = (sse, params)
+        best = (float(np.sum((power_law(u, *params) - ys) ** 2)), params)
+        break
     if best is None:
         raise UserError("power-law fit: the least-squares solver did not converge from any start; "
                         "check that y decreases with x")
     a, b, c = (float(v) for v in best[1])
     return PowerLaw(a * scale ** b, b, c)
+
+
+def _grid_start(u: FloatArray, ys: FloatArray, ceiling: float, max_exponent: float) -> tuple[float, float, float]:
+    """A starting point inside the bounds: for each exponent of a grid, (a, c) by linear least squares
+    (clipped to the bounds); the exponent with the smallest sum of squares."""
+    best: tuple[float, tuple[float, float, float]] | None = None
+    for b in np.geomspace(0.01, max_exponent * 0.99, START_GRID):
+        basis = u ** (-b)
+        design = np.stack([basis, np.ones_like(basis)], axis=1)
+        (a, c), *_ = np.linalg.lstsq(design, ys, rcond=None)
+        c = min(max(float(c), 0.0), ceiling * 0.999)
+        a = max(float(np.dot(basis, ys - c) / np.dot(basis, basis)), 1e-6)
+        sse = float(np.sum((a * basis + c - ys) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, (a, float(b), c))
+    assert best is not None
+    return best[1]
+
+
+def _fallback_starts(ys: FloatArray, ceiling: float, max_exponent: float) -> list[tuple[float, float, float]]:
+    """Fixed starts (:data:`START_EXPONENTS`) for when the solver fails from the grid's."""
+    c0 = 0.8 * ceiling
+    return [(max(float(ys.max()) - c0, 1e-6), min(b0, max_exponent / 2), c0) for b0 in START_EXPONENTS]
 
 
 def bootstrap_power_law(x: ArrayLike, y: ArrayLike, resample: Resample = "seeds", replicates: int = 1000,
