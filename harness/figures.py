@@ -11,7 +11,8 @@ spread over seeds. What every notebook needs is here:
   paper's numbers they carry (so no number is typed twice: ``paper.toml`` is the only source);
 * :func:`seed_band_grid` (ours per seed, mean ± std, the paper's value ± tolerance beside it),
   :func:`tradeoff_grid` (quality against a size, per family of models), :func:`curves_grid`
-  (training curves with a ±1 std band) and :func:`claims_figure` (one panel per claim).
+  (training curves with a ±1 std band), :func:`claims_figure` (one panel per claim) and
+  :func:`power_law_figure` (a scaling-law sweep with its fit, bootstrap band and held-out point).
 
 Only the keys used here are read, and optional ones (``curve``, ``claims``, ``verdicts``,
 ``models``) may be missing: a record may be a smoke run, or carry fields added later.
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.artist import Artist
@@ -36,6 +38,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from harness.errors import UserError
+from harness.scaling import BootstrapFit, Extrapolation, SweepTable
 
 FIGURES_FOLDER = "figures"
 SVG_SALT = "recrepro"  # fixed SVG element ids, so a rerun writes the same bytes
@@ -399,6 +402,40 @@ def legend_below(fig: Figure, paper: bool = True, threshold: bool = False) -> No
     if threshold:
         handles.append(Line2D([], [], color=PAPER_COLOR, linestyle="--", label="claim's threshold for the left model"))
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False)
+
+
+def power_law_figure(table: SweepTable, fit: BootstrapFit, xlabel: str, title: str,
+                     held_out: Extrapolation | None = None, ylabel: str = "test NE") -> Figure:
+    """One sweep of a scaling-law study (Ardalani et al. 2022): its points per seed, their mean ± std, the
+    power law plus constant fitted to all points with its bootstrap band, and, given `held_out`, the
+    fit without the largest point extended to it with its prediction interval (log x axis)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    grid = np.geomspace(float(table.x.min()) / 1.2, float(table.x.max()) * 1.2, 200)
+    low, high = fit.band(grid)
+    ax.fill_between(grid, low, high, color="tab:blue", alpha=0.18, lw=0,
+                    label=f"{fit.level:.0%} bootstrap band (all points)")
+    ax.plot(grid, fit.law(grid), color="tab:blue", lw=1.8,
+            label=f"fit: {fit.law.a:.3g}·x^(−{fit.law.b:.3f}) + {fit.law.c:.3f}")
+    for row in table.y:
+        ax.plot(table.x, row, "o", color="gray", alpha=0.5, ms=4)
+    ax.errorbar(table.x, table.y.mean(axis=0), yerr=table.y.std(axis=0, ddof=1) if len(table.y) > 1 else None,
+                fmt="D", color="black", ms=5, capsize=3, zorder=4, label="mean ± std over seeds")
+    if held_out is not None:
+        part = grid[grid <= held_out.x_held_out * 1.2]
+        ax.plot(part, held_out.fit.law(part), color="tab:orange", lw=1.4, ls="--",
+                label="fit without the largest point")
+        ax.errorbar([held_out.x_held_out], [held_out.predicted],
+                    yerr=[[held_out.predicted - held_out.interval.low], [held_out.interval.high - held_out.predicted]],
+                    fmt="s", color="tab:orange", ms=6, capsize=4, zorder=5,
+                    label=f"its prediction, {held_out.interval.level:.0%} interval")
+    ax.set_xscale("log")
+    _plain_log_ticks(ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
 
 
 # ---------------------------------------------------------------- helpers

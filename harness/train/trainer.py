@@ -9,8 +9,9 @@ Ginart et al. 2019's collaborative filtering); see :data:`OBJECTIVES`. Every spl
 steps and at the end; each evaluation is one row of the curve. The reported metrics are those of
 the evaluation with the best validation score, the mean over tasks of the objective's selection
 metric: the highest AUC for ``bce`` (the selection rule of the MMoE/PLE/AdaTT census benchmark:
-BorealisAI/MMoEEx-MTL picks the epoch with the best sum of validation AUCs), the lowest RMSE for
-``mse``; the last evaluation's are kept too as ``final_*``.
+BorealisAI/MMoEEx-MTL picks the epoch with the best sum of validation AUCs), the lowest NE for
+``bce_ne`` (binary cross-entropy trained, selected on the quality measure of Meta's papers), the
+lowest RMSE for ``mse``; the last evaluation's are kept too as ``final_*``.
 
 Embedding tables are trained by FBGEMM's fused optimisers when ``sparse_optimizer`` is set
 (:mod:`harness.train.optim`); the rest by the dense optimiser. A caller whose method is an
@@ -135,6 +136,7 @@ class Objective:
 OBJECTIVES: dict[str, Objective] = {
     "bce": Objective(nn.BCEWithLogitsLoss, binary_metrics, select="auc", maximize=True),
     "mse": Objective(nn.MSELoss, regression_metrics, select="rmse", maximize=False),
+    "bce_ne": Objective(nn.BCEWithLogitsLoss, binary_metrics, select="ne", maximize=False),
 }
 
 
@@ -153,8 +155,9 @@ class TrainConfig:
     `lr_decay` multiplies the dense learning rate after every epoch (1 = off).
     `sparse_optimizer` (``sgd``, ``rowwise_adagrad``, ``adam``) trains embedding tables with
     FBGEMM's fused optimiser at `sparse_lr` (default `lr`); None leaves them to the dense one.
-    `loss` is ``"bce"`` (logits, AUC/log loss metrics, best validation AUC) or ``"mse"`` (predicted
-    values such as ratings, MSE/RMSE/MAE metrics, best validation RMSE); see :data:`OBJECTIVES`.
+    `loss` is ``"bce"`` (logits, AUC/log loss metrics, best validation AUC), ``"bce_ne"`` (the same,
+    best validation NE: for studies whose quality measure is NE, such as scaling-law fits) or ``"mse"``
+    (predicted values such as ratings, MSE/RMSE/MAE metrics, best validation RMSE); see :data:`OBJECTIVES`.
     `eval_every_steps` evaluates every N steps and at the end instead of after each epoch;
     `early_stopping_patience` counts evaluations without a better validation score.
     `max_steps` stops training early (smoke runs, benchmarks). `precision` ``"bf16"`` runs the

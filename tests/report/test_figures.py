@@ -37,6 +37,7 @@ PAPER_FIGURES = {
     "dhen": {"dhen_table2_checkpoints", "dhen_table3_flops"},
     "wukong": {"wukong_table2_frappe", "wukong_fig4_ablations"},
     "dreamshard": {"dreamshard_cost_per_task", "dreamshard_training"},
+    "scaling-laws": {"scaling_data", "scaling_emb", "scaling_width"},
 }
 
 
