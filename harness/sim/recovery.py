@@ -1,0 +1,144 @@
+"""A training job under failures, checkpoint saves and recovery, on the event engine (CPR's overhead emulation).
+
+CPR (Maeng et al., arXiv 2011.02999, MLSys 2021) compares how much of a training job's time goes to
+failure handling under *full* recovery (every node reloads the last checkpoint and the work since
+it is redone) and *partial* recovery (only the failed embedding shard reloads; nothing is redone,
+the shard's updates since its last save are lost instead). :func:`simulate_job` plays one job:
+useful work advances at one second of work per ``slowdown`` wall seconds, a save pauses it every
+``interval_s`` of work for ``save_s``, a failure (renewal process in wall time) interrupts whatever
+is going on, rolls progress back to the last completed save if the policy says so, and pauses the
+job for ``recover_s`` (restart + load). A failure during a save aborts it; during a recovery it
+restarts the recovery. Every duration comes from :mod:`harness.sim.service` (measured or declared).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from harness.errors import ConfigError
+from harness.sim.events import Simulator
+
+
+@dataclass(frozen=True)
+class RecoveryPolicy:
+    """How a job checkpoints and recovers: the save interval (seconds of useful work) and the pauses it pays."""
+
+    name: str
+    interval_s: float
+    save_s: float
+    recover_s: float
+    rollback: bool
+    slowdown: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.interval_s <= 0 or self.save_s < 0 or self.recover_s < 0 or self.slowdown < 1:
+            raise ConfigError(f"recovery policy {self.name!r}: need interval_s > 0, save_s >= 0, recover_s >= 0, "
+                              f"slowdown >= 1; got {self.interval_s}, {self.save_s}, {self.recover_s}, {self.slowdown}")
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One simulated job: its wall time against its useful work, and where the difference went."""
+
+    total_s: float
+    work_s: float
+    saves: int
+    failures: int
+    lost_work_s: float
+    save_s: float
+    recover_s: float
+
+    @property
+    def overhead(self) -> float:
+        """The fraction of the job's wall time not spent on useful work: ``1 - work / total``."""
+        return 1.0 - self.work_s / self.total_s
+
+
+def young_interval(save_s: float, mtbf_s: float) -> float:
+    """Young's first-order optimal checkpoint interval ``sqrt(2 * O_save * MTBF)`` (Young, CACM 1974)."""
+    return math.sqrt(2.0 * save_s * mtbf_s)
+
+
+def simulate_job(policy: RecoveryPolicy, work_s: float, failures_at: Sequence[float]) -> JobRun:
+    """Play a job of `work_s` seconds of useful work under `policy`, with failures at wall times `failures_at`.
+
+    `failures_at` must be increasing; failures after the job ends are ignored. Raises if the job
+    has not finished when the failure times run out while failures were still due (the caller's
+    horizon was too short to trust the result).
+    """
+    sim = Simulator()
+    state = {"progress": 0.0, "saved": 0.0, "since": 0.0, "token": 0, "phase": "work"}
+    tally = {"saves": 0, "failures": 0, "lost": 0.0, "save_s": 0.0, "recover_s": 0.0, "done": -1.0}
+    failures = iter(failures_at)
+
+    def current(token: int) -> bool:
+        return token == state["token"] and tally["done"] < 0
+
+    def start_work() -> None:
+        state["token"] += 1
+        token = state["token"]
+        state["phase"], state["since"] = "work", sim.now
+        target = min(state["saved"] + policy.interval_s, work_s)
+        sim.after((target - state["progress"]) * policy.slowdown, lambda: reach(token, target))
+
+    def reach(token: int, target: float) -> None:
+        if not current(token):
+            return
+        state["progress"] = target
+        if target >= work_s:
+            tally["done"] = sim.now
+            return
+        state["token"] += 1
+        save_token = state["token"]
+        state["phase"], state["since"] = "save", sim.now
+        sim.after(policy.save_s, lambda: saved(save_token))
+
+    def saved(token: int) -> None:
+        if not current(token):
+            return
+        tally["saves"] += 1
+        tally["save_s"] += policy.save_s
+        state["saved"] = state["progress"]
+        start_work()
+
+    def fail() -> None:
+        if tally["done"] >= 0:
+            return
+        tally["failures"] += 1
+        if state["phase"] == "work":
+            state["progress"] += (sim.now - state["since"]) / policy.slowdown
+        elif state["phase"] == "save":
+            tally["save_s"] += sim.now - state["since"]  # an aborted save's time is spent all the same
+        else:
+            tally["recover_s"] += sim.now - state["since"]  # so is an interrupted recovery's
+        if policy.rollback:
+            tally["lost"] += state["progress"] - state["saved"]
+            state["progress"] = state["saved"]
+        state["token"] += 1
+        token = state["token"]
+        state["phase"], state["since"] = "recover", sim.now
+
+        def recovered() -> None:
+            if current(token):
+                tally["recover_s"] += policy.recover_s
+                start_work()
+        sim.after(policy.recover_s, recovered)
+        schedule_next_failure()
+
+    def schedule_next_failure() -> None:
+        upcoming = next(failures, None)
+        if upcoming is not None:
+            sim.at(max(upcoming, sim.now), fail)
+
+    schedule_next_failure()
+    start_work()
+    while tally["done"] < 0 and sim.pending:
+        sim.run(max_events=10_000)
+    if tally["done"] < 0:
+        raise ConfigError(f"recovery policy {policy.name!r}: the job had not finished when the failure times ran out; "
+                          "simulate a longer failure horizon")
+    return JobRun(total_s=float(tally["done"]), work_s=float(work_s), saves=int(tally["saves"]),
+                  failures=int(tally["failures"]), lost_work_s=float(tally["lost"]), save_s=float(tally["save_s"]),
+                  recover_s=float(tally["recover_s"]))
