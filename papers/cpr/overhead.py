@@ -93,7 +93,7 @@ def simulate(policy: RecoveryPolicy, work_s: float, mtbf_s: float, shape: float,
     while True:
         times = failure_times(mtbf_s, horizon, np.random.default_rng(seed), shape=shape)
         try:
-            return simulate_job(policy, work_s, times)
+            return simulate_job(policy, work_s, times, horizon)
         except ConfigError:
             horizon *= 2
             if horizon > 1e6 * work_s:

@@ -36,6 +36,7 @@ PAPER_FIGURES = {
     "bdr": {"qsnr_by_format", "cast_change_by_format"},
     "dhen": {"dhen_table2_checkpoints", "dhen_table3_flops"},
     "wukong": {"wukong_table2_frappe", "wukong_fig4_ablations"},
+    "cpr": {"overhead_vs_failure_rate", "accuracy_vs_lost_updates", "auc_by_recovery"},
 }
 
 
