@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable
 
 from harness.errors import ConfigError
 from harness.sim.events import Simulator
@@ -61,69 +61,85 @@ def young_interval(save_s: float, mtbf_s: float) -> float:
     return math.sqrt(2.0 * save_s * mtbf_s)
 
 
-def simulate_job(policy: RecoveryPolicy, work_s: float, failures_at: Sequence[float],
+@dataclass
+class _JobState:
+    """The simulated job's progress (seconds of useful work), its phase, and the tallies of where time went."""
+
+    progress: float = 0.0
+    saved: float = 0.0
+    since: float = 0.0
+    token: int = 0
+    phase: str = "work"
+    saves: int = 0
+    failures: int = 0
+    lost: float = 0.0
+    save_s: float = 0.0
+    recover_s: float = 0.0
+    done: float = -1.0
+
+
+def simulate_job(policy: RecoveryPolicy, work_s: float, failures_at: Iterable[float],
                  horizon_s: float = math.inf) -> JobRun:
     """Play a job of `work_s` seconds of useful work under `policy`, with failures at wall times `failures_at`.
 
     `failures_at` must be increasing and cover ``[0, horizon_s)``; failures after the job ends are
     ignored. A job still running at `horizon_s` raises :class:`ConfigError`: past it, the job would
-    run free of failures (the caller draws a longer horizon).
+    run free of failures (the caller draws a longer horizon). Each callback carries the token of
+    the phase that scheduled it; a failure bumps the token, so the interrupted phase's end is void.
     """
     sim = Simulator()
-    state = {"progress": 0.0, "saved": 0.0, "since": 0.0, "token": 0, "phase": "work"}
-    tally = {"saves": 0, "failures": 0, "lost": 0.0, "save_s": 0.0, "recover_s": 0.0, "done": -1.0}
+    job = _JobState()
     failures = iter(failures_at)
 
     def current(token: int) -> bool:
-        return token == state["token"] and tally["done"] < 0
+        return token == job.token and job.done < 0
+
+    def enter(phase: str) -> int:
+        job.token += 1
+        job.phase, job.since = phase, sim.now
+        return job.token
 
     def start_work() -> None:
-        state["token"] += 1
-        token = state["token"]
-        state["phase"], state["since"] = "work", sim.now
-        target = min(state["saved"] + policy.interval_s, work_s)
-        sim.after((target - state["progress"]) * policy.slowdown, lambda: reach(token, target))
+        token = enter("work")
+        target = min(job.saved + policy.interval_s, work_s)
+        sim.after((target - job.progress) * policy.slowdown, lambda: reach(token, target))
 
     def reach(token: int, target: float) -> None:
         if not current(token):
             return
-        state["progress"] = target
+        job.progress = target
         if target >= work_s:
-            tally["done"] = sim.now
+            job.done = sim.now
             return
-        state["token"] += 1
-        save_token = state["token"]
-        state["phase"], state["since"] = "save", sim.now
+        save_token = enter("save")
         sim.after(policy.save_s, lambda: saved(save_token))
 
     def saved(token: int) -> None:
         if not current(token):
             return
-        tally["saves"] += 1
-        tally["save_s"] += policy.save_s
-        state["saved"] = state["progress"]
+        job.saves += 1
+        job.save_s += policy.save_s
+        job.saved = job.progress
         start_work()
 
     def fail() -> None:
-        if tally["done"] >= 0:
+        if job.done >= 0:
             return
-        tally["failures"] += 1
-        if state["phase"] == "work":
-            state["progress"] += (sim.now - state["since"]) / policy.slowdown
-        elif state["phase"] == "save":
-            tally["save_s"] += sim.now - state["since"]  # an aborted save's time is spent all the same
+        job.failures += 1
+        if job.phase == "work":
+            job.progress += (sim.now - job.since) / policy.slowdown
+        elif job.phase == "save":
+            job.save_s += sim.now - job.since  # an aborted save's time is spent all the same
         else:
-            tally["recover_s"] += sim.now - state["since"]  # so is an interrupted recovery's
+            job.recover_s += sim.now - job.since  # so is an interrupted recovery's
         if policy.rollback:
-            tally["lost"] += state["progress"] - state["saved"]
-            state["progress"] = state["saved"]
-        state["token"] += 1
-        token = state["token"]
-        state["phase"], state["since"] = "recover", sim.now
+            job.lost += job.progress - job.saved
+            job.progress = job.saved
+        token = enter("recover")
 
         def recovered() -> None:
             if current(token):
-                tally["recover_s"] += policy.recover_s
+                job.recover_s += policy.recover_s
                 start_work()
         sim.after(policy.recover_s, recovered)
         schedule_next_failure()
@@ -131,15 +147,14 @@ def simulate_job(policy: RecoveryPolicy, work_s: float, failures_at: Sequence[fl
     def schedule_next_failure() -> None:
         upcoming = next(failures, None)
         if upcoming is not None:
-            sim.at(max(upcoming, sim.now), fail)
+            sim.at(max(float(upcoming), sim.now), fail)
 
     schedule_next_failure()
     start_work()
-    while tally["done"] < 0 and sim.pending:
+    while job.done < 0 and sim.pending:
         sim.run(max_events=10_000)
-    if tally["done"] > horizon_s:
-        raise ConfigError(f"recovery policy {policy.name!r}: the job ran past the failure horizon ({tally['done']:.4g} s "
+    if job.done > horizon_s:
+        raise ConfigError(f"recovery policy {policy.name!r}: the job ran past the failure horizon ({job.done:.4g} s "
                           f"> {horizon_s:.4g} s); draw failures over a longer horizon")
-    return JobRun(total_s=float(tally["done"]), work_s=float(work_s), saves=int(tally["saves"]),
-                  failures=int(tally["failures"]), lost_work_s=float(tally["lost"]), save_s=float(tally["save_s"]),
-                  recover_s=float(tally["recover_s"]))
+    return JobRun(total_s=job.done, work_s=float(work_s), saves=job.saves, failures=job.failures,
+                  lost_work_s=job.lost, save_s=job.save_s, recover_s=job.recover_s)

@@ -6,6 +6,8 @@ table it comes from, and whether the research notes verified it); its ``source``
 record with the simulated numbers. :func:`measure_train_step` times real steps of a model (the
 harness DLRM with FBGEMM's fused embedding optimiser) and keeps every sample, so the simulator can
 resample the step-time distribution (stragglers) rather than use only its median.
+:func:`measure_checkpoint_io` fits checkpoint save and load times against bytes on this machine's
+disk and :func:`measure_restart` times a worker process start (CPR's O_save, O_load, O_res).
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ samples included, so the CPU's speed does not change the result, spec Sec. 5 pit
   ``budget`` fraction of each table's rows with the most lookups since their last save is saved;
   the bytes saved per sample equal ``partial``'s;
 * ``ssu`` (CPR-SSU): the same budget, but the rows saved are drawn from a sub-sample of the used
-  rows (each lookup recorded with probability ``ssu_rate``), a cheaper tracker than MFU's counters.
+  rows (each lookup recorded with probability ``ssu_rate``, so a row enters the set with a probability
+  that grows with its use), a cheaper tracker than MFU's exact counters.
 
 Lookup counters since each row's last save measure what a failure loses: the lost-update fraction
 (lookups of reverted rows since their save / all lookups) is the measured counterpart of CPR's PLS.

@@ -16,6 +16,7 @@ Two parts, both per seed:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -63,7 +64,18 @@ def train_samples(splits: Splits) -> int:
     return len(splits.train) * int(splits.train.batch_size)
 
 
-def recovery_plan(p: Params, name: str, samples_per_epoch: int, seed: int) -> RecoveryPlan:
+def ssu_rate(p: Params, partial_every: int, table_sizes: dict[str, int]) -> float:
+    """SSU's lookup sampling rate: `p.ssu_rate`, or (0) the rate sampling one budget of rows per partial save.
+
+    One lookup per table and sample (the harness DLRM's one-hot features): a partial save's interval
+    sees ``partial_every * tables`` lookups, and the budget is ``budget * rows``.
+    """
+    if p.ssu_rate > 0:
+        return p.ssu_rate
+    return min(1.0, p.budget * sum(table_sizes.values()) / (partial_every * len(table_sizes)))
+
+
+def recovery_plan(p: Params, name: str, samples_per_epoch: int, seed: int, table_sizes: dict[str, int]) -> RecoveryPlan:
     """What variant `name` saves and when its shards fail (samples), the failures shared by the seed's variants."""
     mtbf = samples_per_epoch / p.failures_per_epoch
     times, shards = plan_failures(mtbf, 3.0 * p.epochs * samples_per_epoch, p.shards, seed)
@@ -76,8 +88,9 @@ def recovery_plan(p: Params, name: str, samples_per_epoch: int, seed: int) -> Re
     if name == "full":
         return RecoveryPlan("full", save_every=max(int(mtbf / p.full_saves_per_mtbf), 1), **common)
     if name in ("mfu", "ssu"):
-        return RecoveryPlan(name, save_every=every(p.priority_pls), budget=p.budget, ssu_rate=p.ssu_rate,
-                            **common)  # type: ignore[arg-type]
+        plan = RecoveryPlan(name, save_every=every(p.priority_pls), budget=p.budget, **common)  # type: ignore[arg-type]
+        rate = ssu_rate(p, plan.partial_every, table_sizes) if name == "ssu" else 0.0
+        return dataclasses.replace(plan, ssu_rate=rate)
     pls = next(x for x in p.pls_targets if partial_name(x) == name)
     return RecoveryPlan("partial", save_every=every(pls), **common)
 
@@ -125,7 +138,7 @@ def study(ctx: ExperimentContext) -> Study:
 
     def data(source: str, seed: int) -> JobData:
         splits = profile_splits(ctx.data_dir, ctx.work_dir, as_table(p), seed)
-        plan = recovery_plan(p, source, train_samples(splits), seed)
+        plan = recovery_plan(p, source, train_samples(splits), seed, splits.table_sizes)
         return JobData(splits, RecoveryEmulation(splits.train, plan))
 
     def loaders(data: JobData, seed: int) -> Loaders:
@@ -155,8 +168,8 @@ def tracking_time(p: Params, splits: Splits, mode: str, batches: list[Any]) -> S
     """The per-batch bookkeeping of MFU (exact lookup counters) or SSU (sampled used rows), timed on real batches."""
     model, optimizers = build_optimizers(build_model(p, splits), "adam", p.lr, 0.0,
                                          SparseSpec("rowwise_adagrad", p.sparse_lr), torch.device("cpu"))
-    emulation = RecoveryEmulation(splits.train, RecoveryPlan(mode, shards=p.shards, save_every=1,  # type: ignore[arg-type]
-                                                             budget=p.budget, ssu_rate=p.ssu_rate))
+    plan = recovery_plan(p, mode, train_samples(splits), 0, splits.table_sizes)
+    emulation = RecoveryEmulation(splits.train, plan)
     emulation.attach(model, optimizers)
     samples = []
     for batch in batches:
@@ -164,7 +177,7 @@ def tracking_time(p: Params, splits: Splits, mode: str, batches: list[Any]) -> S
         emulation.track(batch)
         samples.append(time.perf_counter() - start)
     median = sorted(samples)[len(samples) // 2]
-    what = "exact lookup counters" if mode == "mfu" else f"lookups sampled at rate {p.ssu_rate:g}"
+    what = "exact lookup counters" if mode == "mfu" else f"lookups sampled at rate {plan.ssu_rate:.3g}"
     return ServiceTime(median, "measured", f"median of {len(samples)} per-batch {mode.upper()} tracking calls ({what}, "
                        f"batch {p.batch_size}, 26 tables) on this machine", tuple(samples))
 

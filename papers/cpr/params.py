@@ -37,8 +37,9 @@ class Params(DataParams):
     """The PLS interval at which MFU and SSU are compared with vanilla partial recovery (equal bytes saved)."""
     budget: float = 0.125
     """MFU/SSU: fraction of each table's rows saved per partial save, one every ``budget`` x the interval."""
-    ssu_rate: float = 0.1
-    """SSU: probability that a lookup is recorded in the sampled set of used rows."""
+    ssu_rate: float = 0.0
+    """SSU: probability that a lookup is recorded in the sampled set of used rows; 0: the rate at which one
+    partial save's interval samples as many lookups as the budget has rows (the set then favours hot rows)."""
     full_saves_per_mtbf: float = 4.0
     """Full recovery in the emulation: saves per MTBF (its accuracy does not depend on it: the lost work is redone)."""
     variants: tuple[str, ...] = ("no_failure", "full", "partial", "mfu", "ssu")

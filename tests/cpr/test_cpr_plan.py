@@ -17,14 +17,17 @@ def test_partial_intervals_follow_the_pls_target_and_failures_are_shared_by_a_se
     p = Params(shards=8, failures_per_epoch=16.0, pls_targets=(0.1, 0.4), budget=0.125, priority_pls=0.4)
     samples = 400_000
     mtbf = samples / 16
-    plans = {name: recovery_plan(p, name, samples, seed=3) for name in variant_names(p)}
+    sizes = {f"cat_{i}": 1000 for i in range(26)}
+    plans = {name: recovery_plan(p, name, samples, 3, sizes) for name in variant_names(p)}
     assert list(plans) == ["no_failure", "full", "partial_pls0.1", "partial_pls0.4", "mfu", "ssu"]
     assert plans["partial_pls0.1"].save_every == round(2 * 0.1 * 8 * mtbf)  # PLS = T_save / (2 N_emb MTBF)
     assert plans["mfu"].save_every == plans["partial_pls0.4"].save_every
     assert plans["mfu"].partial_every == round(0.125 * plans["mfu"].save_every)
     assert plans["full"].failures_at == plans["ssu"].failures_at and plans["full"].failed_shards == plans["ssu"].failed_shards
     assert plans["no_failure"].failures_at == ()
-    assert recovery_plan(p, "full", samples, seed=4).failures_at != plans["full"].failures_at
+    assert recovery_plan(p, "full", samples, 4, sizes).failures_at != plans["full"].failures_at
+    # SSU samples, per partial save, about as many lookups as the budget has rows
+    assert plans["ssu"].ssu_rate * plans["ssu"].partial_every * 26 == pytest.approx(0.125 * 26_000)
     with pytest.raises(ConfigError, match="unknown variant"):
         variant_names(Params(variants=("partial", "sometimes")))
 
