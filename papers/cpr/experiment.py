@@ -17,6 +17,7 @@ Two parts, both per seed:
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -209,8 +210,9 @@ def simulate_overheads(p: Params, costs: overhead.Costs, seeds: list[int], progr
 def run(ctx: ExperimentContext) -> ExperimentResult:
     """The accuracy emulation (trained), then the overhead simulation on costs measured here."""
     p: Params = ctx.params
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        raise ConfigError("cpr: the shards are virtual (one process); run without --nproc")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("cpr: the embedding shards are virtual, in one process (papers/cpr/README.md, "
+                          "'Deviations'); run without --nproc")
     trained = run_study(ctx, study)
     relative_to_baseline(trained.runs, lambda m: None if m == BASELINE else BASELINE,
                          {"auc_drop": ("test_auc", lambda value, base: base - value),

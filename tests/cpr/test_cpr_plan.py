@@ -51,3 +51,13 @@ def test_the_emulation_point_gives_full_recovery_the_papers_first_order_overhead
     assert job.overhead == pytest.approx(0.0835, rel=0.2)
     with pytest.raises(ConfigError, match="fraction"):
         overhead.emulation_mtbf(costs, 8.35)
+
+
+def test_a_multi_process_run_is_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.experiment import ExperimentContext
+    from papers.cpr.experiment import run
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    ctx = ExperimentContext("cpr", "smoke", [0], "cpu", tmp_path, tmp_path, Params())
+    with pytest.raises(ConfigError, match="virtual, in one process"):
+        run(ctx)
