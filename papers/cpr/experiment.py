@@ -207,6 +207,13 @@ def simulate_overheads(p: Params, costs: overhead.Costs, seeds: list[int], progr
     return runs
 
 
+def data_kind(dataset: str) -> str:
+    """How the protocol notes name the accuracy emulation's data: SYNTHETIC teacher labels, or real rows."""
+    if dataset.startswith("synthetic-ctr-teacher"):
+        return f"SYNTHETIC data ({dataset}, labels from a hidden teacher DLRM), not real click logs"
+    return f"real data ({dataset})"
+
+
 def run(ctx: ExperimentContext) -> ExperimentResult:
     """The accuracy emulation (trained), then the overhead simulation on costs measured here."""
     p: Params = ctx.params
@@ -225,8 +232,8 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     sim_runs = simulate_overheads(p, costs, list(ctx.seeds), ctx.progress)
     samples = train_samples(splits)
     notes = [
-        f"Accuracy: SYNTHETIC data ({p.dataset}, labels from a hidden teacher DLRM), not real click logs; "
-        f"{samples:,} training samples per epoch, {p.epochs} epoch(s), batch {p.batch_size}.",
+        f"Accuracy: {data_kind(p.dataset)}; {samples:,} training samples per epoch, {p.epochs} epoch(s), "
+        f"batch {p.batch_size}.",
         f"Failures: Poisson in samples processed, {p.failures_per_epoch:g} expected per epoch (MTBF "
         f"{samples / p.failures_per_epoch:,.0f} samples), each taking down one of {p.shards} row shards (row % "
         f"{p.shards}); the same times and shards for every variant of a seed.",
