@@ -118,7 +118,7 @@ class PartialCheckpointStore:
         """Rows of `table` that live on `shard`."""
         rows = self.tables[table].live[0].shape[0]
         if self.layout == "row":
-            return torch.arange(shard, rows, self.shards)
+            return torch.arange(shard, max(rows, shard), self.shards)  # none when the table is smaller than `shard`
         index = list(self.tables).index(table)
         return torch.arange(rows) if index % self.shards == shard else torch.zeros(0, dtype=torch.int64)
 
@@ -161,8 +161,30 @@ class PartialCheckpointStore:
         assert counts is not None
         counts.index_add_(0, ids.long(), torch.ones_like(ids, dtype=torch.int64))
 
+    def clear_access(self, table: str, rows: torch.Tensor | None = None) -> int:
+        """Zero the lookup counters of `rows` of `table` (all rows when None); returns the lookups they held.
+
+        Cleared when rows are saved or reverted, the counters count the lookups since each row's last
+        checkpoint: what a failure of its shard would lose, and CPR-MFU's priority for the next save.
+        """
+        counts = self.tables[table].access
+        assert counts is not None
+        if rows is None:
+            held = int(counts.sum())
+            counts.zero_()
+        else:
+            held = int(counts[rows].sum())
+            counts[rows] = 0
+        return held
+
+    def access_counts(self, table: str) -> torch.Tensor:
+        """The lookup counters of `table` (a read-only copy)."""
+        counts = self.tables[table].access
+        assert counts is not None
+        return counts.clone()
+
     def most_used(self, table: str, k: int) -> torch.Tensor:
-        """The `k` most-looked-up rows of `table` since the counters were created (ties: lower row first)."""
+        """The `k` most-looked-up rows of `table` since their counters were created or cleared (ties: lower row first)."""
         counts = self.tables[table].access
         assert counts is not None
         order = torch.argsort(-counts, stable=True)

@@ -6,13 +6,19 @@ table it comes from, and whether the research notes verified it); its ``source``
 record with the simulated numbers. :func:`measure_train_step` times real steps of a model (the
 harness DLRM with FBGEMM's fused embedding optimiser) and keeps every sample, so the simulator can
 resample the step-time distribution (stragglers) rather than use only its median.
+:func:`measure_checkpoint_io` fits checkpoint save and load times against bytes on this machine's
+disk and :func:`measure_restart` times a worker process start (CPR's O_save, O_load, O_res).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -97,4 +103,102 @@ def measure_train_step(model: nn.Module, batches: Sequence[Any], steps: int = 20
     return ServiceTime(statistics.median(samples), "measured",
                        f"median of {steps} training steps of {what} (batch {size}, {torch.get_num_threads()} "
                        f"thread(s), fused {sparse.name if sparse else 'no'} embedding optimiser) on this machine",
+                       tuple(samples))
+
+
+@dataclass(frozen=True)
+class IoFit:
+    """A measured ``seconds = alpha + bytes / bytes_per_s`` fit of one storage operation (save or load)."""
+
+    operation: str
+    alpha_s: float
+    bytes_per_s: float
+    sizes: tuple[int, ...]
+    medians_s: tuple[float, ...]
+    how: str
+
+    def time(self, nbytes: float, what: str) -> ServiceTime:
+        """The fitted time of this operation on `nbytes`, ``measured``, its source naming the fit and `what`."""
+        return ServiceTime(self.alpha_s + nbytes / self.bytes_per_s, "measured",
+                           f"{what}: {self.operation} of {nbytes:.4g} B at alpha {self.alpha_s:.3g} s + bytes / "
+                           f"{self.bytes_per_s:.3g} B/s, fitted to {self.how}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for a run record."""
+        return asdict(self)
+
+
+def _fit_line(sizes: Sequence[int], seconds: Sequence[float]) -> tuple[float, float]:
+    """Least-squares ``alpha + bytes * slope`` through the medians; alpha clipped at 0, slope at a tiny positive."""
+    slope, alpha = np.polyfit(np.asarray(sizes, dtype=np.float64), np.asarray(seconds, dtype=np.float64), 1)
+    return max(float(alpha), 0.0), max(float(slope), 1e-15)
+
+
+def _drop_from_page_cache(path: Path) -> None:
+    """Ask the OS to forget `path`'s cached pages (POSIX_FADV_DONTNEED; a no-op where unsupported)."""
+    if hasattr(os, "posix_fadvise"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def measure_checkpoint_io(folder: Path, sizes: Sequence[int] = (1 << 20, 4 << 20, 16 << 20, 64 << 20),
+                          repeats: int = 3) -> tuple[IoFit, IoFit]:
+    """Fits of checkpoint save and load times on this machine's disk (CPR's O_save and O_load, Maeng et al. 2021).
+
+    For each size, a float32 tensor of that many bytes is written with ``torch.save`` to a file in
+    `folder` and forced to disk (``os.fsync``), its pages dropped from the page cache
+    (``posix_fadvise(DONTNEED)``, where the OS has it), then read back with ``torch.load``; the
+    median of `repeats` timings per size is fitted by a line.
+    """
+    if len(sizes) < 2 or repeats < 1:
+        raise ConfigError(f"measure_checkpoint_io needs >= 2 sizes and >= 1 repeat, got {list(sizes)}, {repeats}")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "io-probe.pt"
+    saves, loads = [], []
+    try:
+        for size in sizes:
+            tensor = torch.rand(max(size // 4, 1))
+            save_s, load_s = [], []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                with open(path, "wb") as handle:
+                    torch.save(tensor, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                save_s.append(time.perf_counter() - start)
+                _drop_from_page_cache(path)
+                start = time.perf_counter()
+                torch.load(path)
+                load_s.append(time.perf_counter() - start)
+            saves.append(statistics.median(save_s))
+            loads.append(statistics.median(load_s))
+    finally:
+        path.unlink(missing_ok=True)
+    fits = []
+    for operation, medians, how in (("save", saves, "torch.save + fsync"), ("load", loads, "torch.load after DONTNEED")):
+        alpha, slope = _fit_line(sizes, medians)
+        fits.append(IoFit(operation, alpha, 1.0 / slope, tuple(int(s) for s in sizes), tuple(medians),
+                          f"the medians of {repeats} {how} of {len(sizes)} sizes "
+                          f"({min(sizes) / 2**20:g}-{max(sizes) / 2**20:g} MiB) on this machine"))
+    return fits[0], fits[1]
+
+
+def measure_restart(repeats: int = 3, statement: str = "import torch") -> ServiceTime:
+    """Wall time of starting a fresh worker process (Python importing torch): the local part of a node restart.
+
+    CPR's rescheduling overhead O_res (Maeng et al. 2021) is, on a cluster, the scheduler finding a
+    machine plus the process start; only the process start exists on this machine, so this is its
+    lower bound. The median of `repeats` launches of ``sys.executable -c <statement>``.
+    """
+    samples = []
+    for _ in range(max(repeats, 1)):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", statement], check=True, capture_output=True)
+        samples.append(time.perf_counter() - start)
+    return ServiceTime(statistics.median(samples), "measured",
+                       f"median of {len(samples)} starts of a worker process ({Path(sys.executable).name} -c "
+                       f"'{statement}') on this machine: the process part of a restart, no scheduler delay",
                        tuple(samples))

@@ -129,3 +129,12 @@ def test_partial_recovery_reaches_fbgemm_fused_tables() -> None:
     momentum = next(iter(optimizers.sparse[0].state_dict()["state"]["t_f0.weight"].values()))
     torch.testing.assert_close(momentum[rows], saved[1][rows])  # the kernel's optimiser state, reverted too
     assert not torch.equal(momentum[0::2], saved[1][0::2])       # shard 0 kept its updates
+
+
+def test_access_counters_clear_per_row_and_small_tables_have_empty_shards() -> None:
+    store = PartialCheckpointStore({"big": [torch.zeros(10, 2)], "tiny": [torch.zeros(3, 2)]}, shards=8)
+    store.record_access("big", torch.tensor([1, 1, 2, 9]))
+    assert store.clear_access("big", torch.tensor([1])) == 2
+    assert store.access_counts("big").tolist() == [0, 0, 1, 0, 0, 0, 0, 0, 0, 1]
+    assert store.clear_access("big") == 2 and int(store.access_counts("big").sum()) == 0
+    assert store.shard_rows("tiny", 5).numel() == 0 and store.shard_rows("tiny", 2).tolist() == [2]

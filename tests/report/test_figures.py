@@ -38,6 +38,7 @@ PAPER_FIGURES = {
     "wukong": {"wukong_table2_frappe", "wukong_fig4_ablations"},
     "dreamshard": {"dreamshard_cost_per_task", "dreamshard_training"},
     "scaling-laws": {"scaling_data", "scaling_emb", "scaling_width"},
+    "cpr": {"overhead_vs_failure_rate", "accuracy_vs_lost_updates", "auc_by_recovery"},
 }
 
 

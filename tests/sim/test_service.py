@@ -29,3 +29,16 @@ def test_measured_step_and_collective_drive_the_simulation() -> None:
     assert max(result.iterations) - min(result.iterations) <= 1
     assert result.examples_per_s <= 4 * 32 / (min(step.samples) + sync.seconds) + 1e-9
     assert config.sources()["sync"]["kind"] == "measured"
+
+
+def test_checkpoint_io_and_restart_are_measured_with_their_sources(tmp_path: Path) -> None:
+    from harness.sim.service import measure_checkpoint_io, measure_restart
+
+    save, load = measure_checkpoint_io(tmp_path, sizes=(1 << 18, 1 << 20), repeats=1)
+    assert save.operation == "save" and load.operation == "load" and save.bytes_per_s > 0 and save.alpha_s >= 0
+    assert len(save.medians_s) == 2 and not list(tmp_path.iterdir())  # the probe file is removed
+    time = save.time(4 << 20, "a 4 MiB table")
+    assert time.kind == "measured" and time.seconds == pytest.approx(save.alpha_s + (4 << 20) / save.bytes_per_s)
+    assert "4 MiB table" in time.source and "fsync" in time.source
+    restart = measure_restart(repeats=1, statement="pass")
+    assert restart.kind == "measured" and restart.seconds > 0 and "'pass'" in restart.source
