@@ -36,6 +36,8 @@ PAPER_FIGURES = {
     "bdr": {"qsnr_by_format", "cast_change_by_format"},
     "dhen": {"dhen_table2_checkpoints", "dhen_table3_flops"},
     "wukong": {"wukong_table2_frappe", "wukong_fig4_ablations"},
+    "des": {"des_bytes_per_step", "des_bytes_vs_workers"},
+    "dmt": {"dmt_bytes_by_link", "dmt_speedup_vs_hosts", "dmt_quality"},
 }
 
 
