@@ -64,7 +64,7 @@ def build_model(table_sizes: dict[str, int], num_dense: int, p: Params) -> DeepF
 
 
 def _global_batches(loader: Iterable[Any], steps: int) -> list[Any]:
-    out = []
+    out: list[Any] = []
     for batch in loader:
         if steps and len(out) >= steps:
             break

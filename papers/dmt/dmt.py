@@ -81,14 +81,34 @@ class TowerDLRM(nn.Module):
         self.interaction = DotInteraction(vectors, align=INTERACTION_ALIGN)
         self.top = MLP([self.interaction.output_dim(dim), *top], activate_last=False)
 
+    def tower_tables(self, t: int) -> EmbeddingBagCollection:
+        """Tower `t`'s tables."""
+        tables = self.tables[t]
+        assert isinstance(tables, EmbeddingBagCollection)
+        return tables
+
+    def tower_module(self, t: int) -> TowerModule | None:
+        """Tower `t`'s TM (None without TMs)."""
+        if self.tower_modules is None:
+            return None
+        module = self.tower_modules[t]
+        assert isinstance(module, TowerModule)
+        return module
+
+    def output_widths(self) -> list[int]:
+        """Floats per sample of each tower's output: ``m_t d`` with TMs, ``F_t d`` without."""
+        modules = [self.tower_module(t) for t in range(len(self.towers))]
+        return [(m.outputs if m is not None else len(t)) * self.dim for m, t in zip(modules, self.towers)]
+
     def tower_output(self, t: int, pooled: torch.Tensor) -> torch.Tensor:
         """Tower `t`'s output ``[B, m_t, d]`` (or its pooled ``[B, F_t, d]`` without TMs) from its pooled vectors."""
         x = pooled.view(-1, len(self.towers[t]), self.dim)
-        return self.tower_modules[t](x) if self.tower_modules is not None else x
+        module = self.tower_module(t)
+        return module(x) if module is not None else x
 
     def tower_outputs(self, ids: KeyedJaggedTensor) -> list[torch.Tensor]:
         """Every tower's output on one process."""
-        return [self.tower_output(t, self.tables[t](ids).values()) for t in range(len(self.towers))]
+        return [self.tower_output(t, self.tower_tables(t)(ids).values()) for t in range(len(self.towers))]
 
     def head(self, dense: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:
         """Logits from the dense features and the towers' outputs (flattened or not)."""
@@ -138,11 +158,10 @@ def sptt_rank(model: TowerDLRM, features: Sequence[str], groups: HostGroups) -> 
     local = blocks(len(tower), groups.local_ranks)
     names = tower[local[groups.local].start:local[groups.local].stop]
     index = {f: i for i, f in enumerate(features)}
-    tms = model.tower_modules
-    tm = copy.deepcopy(tms[groups.host]) if tms is not None else None
-    widths = [m.outputs * model.dim for m in tms] if tms is not None else [len(t) * model.dim for t in model.towers]  # type: ignore[union-attr]
+    tm = copy.deepcopy(model.tower_module(groups.host))
     return SpttRank(groups, [[index[f] for f in t] for t in model.towers], local,
-                    _sub_collection(model.tables[groups.host], names, model.dim), tm, names, model.dim, widths)
+                    _sub_collection(model.tower_tables(groups.host), names, model.dim), tm, names, model.dim,
+                    model.output_widths())
 
 
 def sptt_lookup(rank: SpttRank, ids: torch.Tensor) -> list[torch.Tensor]:
@@ -191,12 +210,12 @@ def flat_rank(model: TowerDLRM, features: Sequence[str], rank: int, world: int) 
     parts = blocks(len(features), world)
     names = list(features[parts[rank].start:parts[rank].stop])
     tower_of = {f: t for t, tower in enumerate(model.towers) for f in tower}
-    configs = [c for t in model.tables for c in t.embedding_bag_configs()]  # type: ignore[operator]
+    configs = [c for t in range(len(model.towers)) for c in model.tower_tables(t).embedding_bag_configs()]
     rows = {c.feature_names[0]: c.num_embeddings for c in configs}
     tables = EmbeddingBagCollection(tables=make_tables(names, [rows[n] for n in names], model.dim))
     with torch.no_grad():
         for n in names:
-            tables.embedding_bags[f"t_{n}"].weight.copy_(model.tables[tower_of[n]].embedding_bags[f"t_{n}"].weight)
+            tables.embedding_bags[f"t_{n}"].weight.copy_(model.tower_tables(tower_of[n]).embedding_bags[f"t_{n}"].weight)
     return FlatRank(parts[rank], parts, tables, names, model.dim)
 
 

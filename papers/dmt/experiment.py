@@ -130,6 +130,11 @@ def _ids(batch: Any) -> torch.Tensor:
     return kjt.values().view(len(kjt.keys()), -1).T.contiguous()
 
 
+def _grad(param: torch.Tensor) -> torch.Tensor:
+    assert param.grad is not None, "the step's backward reached every parameter"
+    return param.grad
+
+
 def _linear_loss(outputs: torch.Tensor, probe: torch.Tensor) -> torch.Tensor:
     return (outputs * probe).sum()
 
@@ -163,16 +168,15 @@ def _seed_part(p: Params, data_dir: Path, work_dir: Path, seed: int) -> dict[str
         seed_everything(seed)
         model = build_tower_dlrm(p, splits.table_sizes, towers, with_tms)
         gen = torch.Generator().manual_seed(seed)
-        widths = [sum(1 for _ in t) * p.dim for t in towers] if not with_tms else \
-            [m * p.dim for m in tower_outputs(towers, p.compression)]
+        widths = model.output_widths()
         probe = torch.randn(p.exchange_batch, sum(widths), generator=gen)
         reference = model.tower_outputs(batch.sparse_features)
         flat_reference = torch.cat([r.reshape(r.shape[0], -1) for r in reference], dim=1)
         _linear_loss(flat_reference, probe).backward()
-        grads = {f"{t}.{n.split('.')[-2] if 'embedding_bags' in n else n}": prm.grad.clone()  # type: ignore[union-attr]
-                 for t, tables in enumerate(model.tables) for n, prm in tables.named_parameters()}
-        tm_grads = {n: prm.grad.clone() for n, prm in model.tower_modules.named_parameters()} \
-            if model.tower_modules is not None else {}  # type: ignore[union-attr]
+        grads = {f"{t}.{n.split('.')[-2]}": _grad(prm) for t in range(len(towers))
+                 for n, prm in model.tower_tables(t).named_parameters()}
+        tm_grads = {n: _grad(prm) for n, prm in model.tower_modules.named_parameters()} \
+            if model.tower_modules is not None else {}
         tag = "sptt_tm" if with_tms else "sptt"
         part = sptt_rank(model, features, groups)
         counter = ByteCounter()
@@ -181,16 +185,16 @@ def _seed_part(p: Params, data_dir: Path, work_dir: Path, seed: int) -> dict[str
             _linear_loss(outputs, probe[rank * b:(rank + 1) * b]).backward()
             if part.tower_module is not None and local > 1:
                 for prm in part.tower_module.parameters():
-                    dist.all_reduce(prm.grad, group=groups.intra)  # type: ignore[arg-type]
+                    dist.all_reduce(_grad(prm), group=groups.intra)
         out[f"{tag}_diff"] = _reduce(float((outputs - flat_reference[rank * b:(rank + 1) * b]).abs().max()),
                                      dist.ReduceOp.MAX)
         tower = groups.host
         table_diff = 0.0
         for name, prm in part.tables.named_parameters():
-            table_diff = max(table_diff, float((prm.grad - grads[f"{tower}.{name.split('.')[-2]}"]).abs().max()))  # type: ignore[operator]
+            table_diff = max(table_diff, float((_grad(prm) - grads[f"{tower}.{name.split('.')[-2]}"]).abs().max()))
         if part.tower_module is not None:
             for name, prm in part.tower_module.named_parameters():
-                table_diff = max(table_diff, float((prm.grad - tm_grads[f"{tower}.{name}"]).abs().max()))  # type: ignore[operator]
+                table_diff = max(table_diff, float((_grad(prm) - tm_grads[f"{tower}.{name}"]).abs().max()))
         out[f"{tag}_grad_diff"] = _reduce(table_diff, dist.ReduceOp.MAX)
         out[f"{tag}_links"] = _reduce_links(counter, local)
         tm_bytes = [sum(q.numel() * q.element_size() for q in tm.parameters()) for tm in model.tower_modules] \
