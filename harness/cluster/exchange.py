@@ -204,6 +204,10 @@ def world_result(entry: Callable[[dict[str, Any]], dict[str, Any]], module: str,
     on `procs` processes through torchrun, the payload and the result travelling as JSON files in
     `scratch`.
     """
+    from harness.train.distributed import init_from_env
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        init_from_env()
     if dist.is_initialized() and dist.get_world_size() > 1:
         result = entry(payload)
         box: list[Any] = [result if dist.get_rank() == 0 else None]

@@ -320,8 +320,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     p: Params = ctx.params
     payload = {"params": as_table(p), "data_dir": str(ctx.data_dir), "work_dir": str(ctx.work_dir),
                "seeds": list(ctx.seeds)}
-    ctx.progress.log(f"DES: real run on {p.procs if not dist.is_initialized() else dist.get_world_size()} "
-                     f"gloo process(es), {len(ctx.seeds)} seed(s)")
+    ctx.progress.log(f"DES: real run on gloo processes ({p.procs} unless under torchrun), {len(ctx.seeds)} seed(s)")
     started = time.perf_counter()
     per_seed = world_result(distributed_part, MODULE, p.procs, payload, ctx.work_dir / "world")
     wall = time.perf_counter() - started
