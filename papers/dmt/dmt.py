@@ -30,7 +30,7 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from harness.cluster.exchange import FLOAT_BYTES, ID_BYTES, HostGroups, blocks, exchange
 from harness.models.dlrm import INTERACTION_ALIGN, SparseDenseBatch
-from harness.models.embedding import make_tables
+from harness.models.embedding import PooledEmbeddings, make_tables
 from harness.models.interaction import DotInteraction
 from harness.models.mlp import MLP
 
@@ -73,7 +73,7 @@ class TowerDLRM(nn.Module):
         self.towers = [list(t) for t in towers]
         self.dim = dim
         self.bottom = MLP(list(bottom), activate_last=True)
-        self.tables = nn.ModuleList(EmbeddingBagCollection(tables=make_tables(t, [sizes[f] for f in t], dim))
+        self.tables = nn.ModuleList(PooledEmbeddings.from_tables(make_tables(t, [sizes[f] for f in t], dim))
                                     for t in self.towers)
         self.tower_modules = nn.ModuleList(TowerModule(len(t), dim, m) for t, m in zip(self.towers, outputs)) \
             if outputs is not None else None
@@ -81,10 +81,15 @@ class TowerDLRM(nn.Module):
         self.interaction = DotInteraction(vectors, align=INTERACTION_ALIGN)
         self.top = MLP([self.interaction.output_dim(dim), *top], activate_last=False)
 
-    def tower_tables(self, t: int) -> EmbeddingBagCollection:
-        """Tower `t`'s tables."""
-        tables = self.tables[t]
-        assert isinstance(tables, EmbeddingBagCollection)
+    def tower_tables(self, t: int) -> nn.Module:
+        """Tower `t`'s pooled front-end (:class:`PooledEmbeddings`, table order even when DMP shards it)."""
+        return self.tables[t]
+
+    def plain_tables(self, t: int) -> EmbeddingBagCollection:
+        """Tower `t`'s tables as the unsharded, unfused ``EmbeddingBagCollection`` they are built as."""
+        tables = getattr(self.tables[t], "collection", None)
+        if not isinstance(tables, EmbeddingBagCollection):
+            raise TypeError(f"tower {t}'s tables are a {type(tables).__name__}; cut ranks from an unsharded model")
         return tables
 
     def tower_module(self, t: int) -> TowerModule | None:
@@ -108,7 +113,7 @@ class TowerDLRM(nn.Module):
 
     def tower_outputs(self, ids: KeyedJaggedTensor) -> list[torch.Tensor]:
         """Every tower's output on one process."""
-        return [self.tower_output(t, self.tower_tables(t)(ids).values()) for t in range(len(self.towers))]
+        return [self.tower_output(t, self.tower_tables(t)(ids)) for t in range(len(self.towers))]
 
     def head(self, dense: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:
         """Logits from the dense features and the towers' outputs (flattened or not)."""
@@ -160,7 +165,7 @@ def sptt_rank(model: TowerDLRM, features: Sequence[str], groups: HostGroups) -> 
     index = {f: i for i, f in enumerate(features)}
     tm = copy.deepcopy(model.tower_module(groups.host))
     return SpttRank(groups, [[index[f] for f in t] for t in model.towers], local,
-                    _sub_collection(model.tower_tables(groups.host), names, model.dim), tm, names, model.dim,
+                    _sub_collection(model.plain_tables(groups.host), names, model.dim), tm, names, model.dim,
                     model.output_widths())
 
 
@@ -210,12 +215,12 @@ def flat_rank(model: TowerDLRM, features: Sequence[str], rank: int, world: int) 
     parts = blocks(len(features), world)
     names = list(features[parts[rank].start:parts[rank].stop])
     tower_of = {f: t for t, tower in enumerate(model.towers) for f in tower}
-    configs = [c for t in range(len(model.towers)) for c in model.tower_tables(t).embedding_bag_configs()]
+    configs = [c for t in range(len(model.towers)) for c in model.plain_tables(t).embedding_bag_configs()]
     rows = {c.feature_names[0]: c.num_embeddings for c in configs}
     tables = EmbeddingBagCollection(tables=make_tables(names, [rows[n] for n in names], model.dim))
     with torch.no_grad():
         for n in names:
-            tables.embedding_bags[f"t_{n}"].weight.copy_(model.tower_tables(tower_of[n]).embedding_bags[f"t_{n}"].weight)
+            tables.embedding_bags[f"t_{n}"].weight.copy_(model.plain_tables(tower_of[n]).embedding_bags[f"t_{n}"].weight)
     return FlatRank(parts[rank], parts, tables, names, model.dim)
 
 
