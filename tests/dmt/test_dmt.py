@@ -43,15 +43,6 @@ def test_sptt_bytes_by_hand() -> None:
                                                                      "inter": 4 * (64.0 + 128.0)}
 
 
-def test_wire_by_link_splits_all_to_all_by_destination() -> None:
-    counter = ByteCounter()
-    counter.record("all_to_all", 40, 4, ranks=(0, 1, 2, 3), source=1, sent=(10, 10, 5, 15))
-    counter.record("all_reduce", 100, 2, ranks=(2, 3), source=2)  # one host
-    counter.record("all_reduce", 100, 2, ranks=(1, 3), source=1)  # peers across hosts
-    assert counter.records[0].wire_bytes == 30  # its own 10 bytes stay local
-    assert counter.wire_by_link(2) == {"intra": 10 + 100.0, "inter": 20 + 100.0}
-
-
 def test_one_rank_sptt_and_flat_equal_the_model() -> None:
     p = Params(dim=4, bottom=(3, 8, 4), top=(8, 1), compression=2)
     sizes = dict(zip(FEATURES, ROWS))
