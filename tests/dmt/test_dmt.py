@@ -82,7 +82,7 @@ def test_four_gloo_processes_two_hosts_match_one_process_and_the_hand_bytes(tmp_
     for tag in ("flat", "sptt", "sptt_tm"):
         assert r[f"{tag}_diff"] < 1e-5, tag
         assert r[f"{tag}_links"] == r[f"{tag}_formula"], tag
-    assert r["sptt_grad_diff"] < 1e-5 and r["sptt_tm_grad_diff"] < 1e-5
+    assert r["sptt_grad_diff"] < 1e-5 and r["sptt_tm_grad_diff"] < 1e-5  # relative to the largest gradient entry
     # without TMs the same vectors cross hosts (peer to peer); with TMs fewer
     assert r["sptt_links"]["inter"] == r["flat_links"]["inter"]
     assert r["sptt_tm_links"]["inter"] < r["flat_links"]["inter"]
