@@ -54,13 +54,22 @@ WARMUP = 3
 
 @dataclass(frozen=True)
 class Traffic:
-    """One collective call: its name, the per-rank payload (input) bytes, the world size and the wire bytes per rank."""
+    """One collective call: its name, the per-rank payload (input) bytes, the world size and the wire bytes per rank.
+
+    Calls counted inside a process group also carry the group's global `ranks` and the caller's
+    global rank `source`; an all-to-all with explicit splits carries the bytes `sent` to each rank
+    of the group (its own share stays local), so its wire bytes are exact for uneven splits and
+    :meth:`ByteCounter.wire_by_link` can tell intra-host from cross-host bytes.
+    """
 
     collective: str
     payload_bytes: int
     world: int
     wire_bytes: float
     phase: str = ""
+    ranks: tuple[int, ...] = ()
+    source: int = -1
+    sent: tuple[int, ...] = ()
 
 
 @dataclass
@@ -70,11 +79,17 @@ class ByteCounter:
     records: list[Traffic] = field(default_factory=list)
     phase: str = ""
 
-    def record(self, collective: str, payload_bytes: int, world: int) -> None:
+    def record(self, collective: str, payload_bytes: int, world: int, ranks: Sequence[int] = (), source: int = -1,
+               sent: Sequence[int] = ()) -> None:
         """Add one call of `collective` (see :data:`~harness.cluster.topology.COUNTED`; ``send`` for a
-    point-to-point message, e.g. a simulated parameter-server push) with `payload_bytes` per rank."""
-        wire = ring_wire_bytes(collective, world, payload_bytes)
-        self.records.append(Traffic(collective, int(payload_bytes), world, wire, self.phase))
+    point-to-point message, e.g. a simulated parameter-server push) with `payload_bytes` per rank;
+    `ranks`, `source` and `sent` as in :class:`Traffic`."""
+        if sent and source in ranks:
+            wire = float(sum(sent) - sent[list(ranks).index(source)])
+        else:
+            wire = ring_wire_bytes(collective, world, payload_bytes)
+        self.records.append(Traffic(collective, int(payload_bytes), world, wire, self.phase, tuple(ranks), source,
+                                    tuple(sent)))
 
     @contextlib.contextmanager
     def tagged(self, phase: str) -> Iterator[None]:
@@ -95,6 +110,30 @@ class ByteCounter:
     def wire_total(self, phase: str | None = None) -> float:
         """Wire bytes per rank over every call (of `phase`, if given)."""
         return sum(r.wire_bytes for r in self.records if phase is None or r.phase == phase)
+
+    def wire_by_link(self, local_ranks: int) -> dict[str, float]:
+        """Wire bytes of this rank split into ``intra`` (same host) and ``inter`` (cross-host), ranks host-major.
+
+        An all-to-all with per-rank bytes is split exactly by destination; another call inside a
+        group whose ranks share a host is intra-host, one whose ranks are on distinct hosts is
+        cross-host; a ring over several hosts with several ranks each is split by the share of its
+        ring hops (consecutive ranks, cyclically) that cross hosts.
+        """
+        out = {"intra": 0.0, "inter": 0.0}
+        for r in self.records:
+            if not r.ranks:
+                raise ConfigError("wire_by_link needs calls counted inside a process group (count_collectives)")
+            hosts = [rank // local_ranks for rank in r.ranks]
+            if r.sent:
+                me = r.source // local_ranks
+                for host, nbytes, rank in zip(hosts, r.sent, r.ranks):
+                    if rank != r.source:
+                        out["intra" if host == me else "inter"] += nbytes
+                continue
+            crossing = sum(a != b for a, b in zip(hosts, hosts[1:] + hosts[:1])) / len(hosts)
+            out["inter"] += r.wire_bytes * crossing
+            out["intra"] += r.wire_bytes * (1 - crossing)
+        return out
 
     def calls(self) -> dict[str, int]:
         """Number of calls per collective name."""
@@ -135,7 +174,15 @@ def count_collectives(counter: ByteCounter) -> Iterator[ByteCounter]:
         collective, position = _COUNTED[name]
 
         def counted(*args: Any, **kwargs: Any) -> Any:
-            counter.record(collective, _nbytes(args[position]), _group_size(kwargs))
+            group = kwargs.get("group")
+            ranks = tuple(dist.get_process_group_ranks(group if group is not None else dist.group.WORLD))
+            payload = args[position]
+            splits = kwargs.get("input_split_sizes") if name == "all_to_all_single" else None
+            sent = ()
+            if splits:
+                row = payload.numel() // max(payload.shape[0], 1) * payload.element_size()
+                sent = tuple(int(s) * row for s in splits)
+            counter.record(collective, _nbytes(payload), _group_size(kwargs), ranks, dist.get_rank(), sent)
             return original(*args, **kwargs)
         return counted
 

@@ -39,6 +39,8 @@ PAPER_FIGURES = {
     "dreamshard": {"dreamshard_cost_per_task", "dreamshard_training"},
     "scaling-laws": {"scaling_data", "scaling_emb", "scaling_width"},
     "cpr": {"overhead_vs_failure_rate", "accuracy_vs_lost_updates", "auc_by_recovery"},
+    "des": {"des_bytes_per_step", "des_bytes_vs_workers"},
+    "dmt": {"dmt_bytes_by_link", "dmt_speedup_vs_hosts", "dmt_quality"},
 }
 
 
