@@ -73,8 +73,8 @@ def task_runs(rows: pd.DataFrame, seeds: Sequence[int], paired: Sequence[str],
             metrics.update(extra.get((int(task), method), {}))
             runs.append(SeedRun(model=method, seed=int(seeds[int(task)]), metrics=metrics,
                                 wall_time_s=float(row["planning_s"]), config=dict(config.get(int(task), {}))))
-        for (t, model), metrics in extra.items():
+        for (t, model), values in extra.items():
             if t == task and model not in by_method:
-                runs.append(SeedRun(model=model, seed=int(seeds[int(task)]), metrics=dict(metrics),
+                runs.append(SeedRun(model=model, seed=int(seeds[int(task)]), metrics=dict(values),
                                     config=dict(config.get(int(task), {}))))
     return runs

@@ -40,6 +40,9 @@ def table_features(tables: Sequence[Table]) -> torch.Tensor:
 class Standardize(nn.Module):
     """``(x - mean) / (std + 1e-6)`` with the training data's statistics, stored with the model."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, data: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("mean", data.mean(dim=0))
@@ -67,6 +70,7 @@ class ComputeCostNet(nn.Module):
                  table_mlp: Sequence[int] = (128, 32), pred_mlp: Sequence[int] = (64,)) -> None:
         super().__init__()
         self.normalizer = normalizer
+        self.width = table_mlp[-1]  # the summed representation's width
         self.table_mlp = mlp([num_features, *table_mlp], relu_last=True)
         self.pred_mlp = mlp([table_mlp[-1], *pred_mlp, 1], relu_last=False)
 
@@ -76,7 +80,7 @@ class ComputeCostNet(nn.Module):
 
     def forward(self, features: torch.Tensor, shard_ids: torch.Tensor, num_shards: int) -> torch.Tensor:
         """Predicted cost (ms) of each of `num_shards` shards; row i of `features` belongs to shard ``shard_ids[i]``."""
-        pooled = torch.zeros(num_shards, self.pred_mlp[0].in_features).index_add_(0, shard_ids, self.embed(features))
+        pooled = torch.zeros(num_shards, self.width).index_add_(0, shard_ids, self.embed(features))
         return self.pred_mlp(pooled).view(-1)
 
 

@@ -147,7 +147,7 @@ def pretrain(p: Params, oracle: Oracle, pool: "list[Table]", estimator: TorchRec
                    "additive_model": predict_shards(additive, features, test_shards),
                    "torchrec_estimator": scale * analytic[test],
                    "constant_model": np.full(len(test), train_mean)}
-    report = {"compute_samples": len(shards), "comm_samples": p.comm_samples, "timing_s": round(timing_s, 1),
+    report: dict[str, Any] = {"compute_samples": len(shards), "comm_samples": p.comm_samples, "timing_s": round(timing_s, 1),
               "training_s": round(training_s, 1), "analytic_scale": scale,
               "fits": {k: dataclasses.asdict(v) for k, v in fits.items()},
               "test_split_mare": {k: mare(v, truth) for k, v in predictions.items()},
@@ -170,10 +170,14 @@ def spearman(predicted: np.ndarray, measured: np.ndarray) -> float:
     return float(stats.spearmanr(predicted, measured).statistic)
 
 
+def baseline_method(name: str, seed: int) -> Callable[[ShardingTask], ShardingResult]:
+    """The official heuristic `name` as a method (``random`` seeded by `seed`)."""
+    return lambda task: run_baseline(task, name, seed=seed)
+
+
 def methods_of(p: Params, pre: Pretrained, seed: int) -> dict[str, Callable[[ShardingTask], ShardingResult]]:
     """Every method compared on a task (the random baseline seeded by the task's seed)."""
-    methods: dict[str, Callable[[ShardingTask], ShardingResult]] = {
-        name: (lambda task, name=name: run_baseline(task, name, seed=seed)) for name in p.baselines}
+    methods = {name: baseline_method(name, seed) for name in p.baselines}
     methods[TORCHREC_TW] = lambda task: torchrec_shard(task, p.batch_size, p.torchrec_compute_device)
     methods[TORCHREC_CW] = lambda task: torchrec_shard(task, p.batch_size, p.torchrec_compute_device,
                                                        column_wise=True, min_partition=p.torchrec_min_partition)
@@ -250,10 +254,10 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
         gaps_all.extend(gaps)
         simulator = ShardingSimulator(pre.models, task)
         for name, result in results.items():
-            notes = {"sim_cost_ms": simulator.plan_cost(result.plan) if result.plan is not None else math.inf}
+            scores = {"sim_cost_ms": simulator.plan_cost(result.plan) if result.plan is not None else math.inf}
             if result.plan is not None:
-                notes["pieces"] = float(len(result.plan.pieces))
-            extra[(k, name)] = {key: v for key, v in notes.items() if math.isfinite(v)}
+                scores["pieces"] = float(len(result.plan.pieces))
+            extra[(k, name)] = {key: v for key, v in scores.items() if math.isfinite(v)}
         for name, metrics in accuracy.items():
             extra[(k, name)] = metrics
         extra[(k, "fused_tbe")] = {"gap_mean": float(np.mean(gaps)) if gaps else math.nan,

@@ -29,8 +29,11 @@ from harness.sharding.tables import Table, table_size_gb
 class ShardOracle(Protocol):
     """An oracle that costs one fused shard (forward ms, backward ms) and models the all-to-all."""
 
-    comm: AllToAllModel | None
-    batch_size: int
+    @property
+    def comm(self) -> AllToAllModel | None: ...
+
+    @property
+    def batch_size(self) -> int: ...
 
     def shard_phases(self, tables: "list[Table]") -> tuple[float, float]: ...
 
@@ -66,7 +69,7 @@ def measure_shards(oracle: ShardOracle, tables: Sequence[Table], shards: Sequenc
     return costs
 
 
-def random_dim_greedy(dims: Sequence[int], random_prob: float, ndevices: int, rng: np.random.RandomState) -> list[int]:
+def random_dim_greedy(dims: "Sequence[int] | np.ndarray", random_prob: float, ndevices: int, rng: np.random.RandomState) -> list[int]:
     """Per-device dim sums: dims descending, each on a random device with `random_prob`, else the least loaded."""
     sums = [0] * ndevices
     for dim in sorted(dims, reverse=True):

@@ -89,7 +89,7 @@ class ShardingSimulator:
         self.head = NumpyMLP(models.compute.pred_mlp)
         self.forward_comm = NumpyMLP(models.forward_comm.normalizer, models.forward_comm.net)
         self.backward_comm = NumpyMLP(models.backward_comm.normalizer, models.backward_comm.net)
-        self.width = models.compute.pred_mlp[0].in_features
+        self.width = models.compute.width
         self._embeddings: dict[Piece, np.ndarray] = {}
         self._piece_ids: dict[Piece, int] = {}
         self._shard_costs: dict[int, float] = {}
