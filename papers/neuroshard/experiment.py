@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
+from harness.data.cache import resolve_cache_dir
 from harness.experiment import ExperimentContext, ExperimentResult
 from harness.sharding.additivity import NEAR_ADDITIVE
 from harness.sharding.baselines import ShardingResult, run_baseline
@@ -59,6 +60,7 @@ from papers.neuroshard.search import CostModels, ShardingSimulator, neuroshard
 
 NEUROSHARD_TW = "neuroshard_tw"
 TORCHREC_TW, TORCHREC_CW = "torchrec", "torchrec_cw"
+TBE_CACHE = "neuroshard_tbe.json"
 PAIRED = ("neuroshard", NEUROSHARD_TW, BEST_BASELINE, TORCHREC_CW)
 PREDICTORS = ("compute_model", "additive_model", "torchrec_estimator", "measured_additive", "constant_model")
 
@@ -82,12 +84,13 @@ def protocol_of(p: Params) -> ShardingProtocol:
                                ndevices=p.ndevices, max_memory_gb=p.max_memory_gb)
 
 
-def build_oracle(p: Params, pool: SyntheticTables, cache_path: Path) -> Oracle:
-    """The measured fused-TBE oracle (cached at `cache_path`) or the surrogate."""
+def build_oracle(p: Params, pool: SyntheticTables, work_dir: Path) -> Oracle:
+    """The measured fused-TBE oracle (its timing cache per user or per run, ``shared_tbe_cache``) or the surrogate."""
     if p.oracle == "surrogate":
         return SurrogateOracle(batch_size=p.batch_size)
-    return MeasuredTBEOracle(pool, protocol_of(p), batch_size=p.batch_size, row_cap=p.row_cap,
-                             cache_path=cache_path)
+    cache = resolve_cache_dir() / "sharding" / TBE_CACHE if p.shared_tbe_cache else work_dir / TBE_CACHE
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    return MeasuredTBEOracle(pool, protocol_of(p), batch_size=p.batch_size, row_cap=p.row_cap, cache_path=cache)
 
 
 def save_cache(oracle: object) -> None:
@@ -226,7 +229,8 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     wall = time.perf_counter()
     pool = SyntheticTables(p.pool_tables, seed=p.pool_seed, feature_batch=p.batch_size)
     tables = pool.tables(p.max_dim, truncate_pooling=False)
-    oracle = build_oracle(p, pool, ctx.work_dir / "tbe_cache.json")
+    oracle = build_oracle(p, pool, ctx.work_dir)
+    preloaded = len(oracle.cache) if isinstance(oracle, MeasuredTBEOracle) else 0
     estimator = TorchRecEstimatorOracle(batch_size=p.batch_size)
     log(f"neuroshard: {p.pool_tables} synthetic tables, oracle {p.oracle}, batch {p.batch_size}; "
         f"pre-training on {p.compute_samples} shards")
@@ -278,7 +282,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
                 metrics["shard_mare_near_additive"] = metrics.pop("shard_mare")
     runs = task_runs(rows, ctx.seeds, PAIRED, {key: {m: v for m, v in d.items() if not _nan(v)} for key, d in extra.items()},
                      config)
-    notes = protocol_notes(p, rows, gaps_all, near_additive, pre, oracle)
+    notes = protocol_notes(p, rows, gaps_all, near_additive, pre, oracle, preloaded)
     models = model_descriptions(p, pre)
     dataset = {"id": "synthetic-dlrm-tables", "generator": pool.fingerprint, "pool_tables": p.pool_tables,
                "feature_batch": p.batch_size, "tasks": [config[k] for k in sorted(config)]}
@@ -290,7 +294,7 @@ def _nan(value: float) -> bool:
 
 
 def protocol_notes(p: Params, rows: pd.DataFrame, gaps: "list[float]", near_additive: bool, pre: Pretrained,
-                   oracle: object) -> list[str]:
+                   oracle: object, preloaded: int = 0) -> list[str]:
     """The sentences the verdict table shows: units, oracle, what is simulated, OOMs, non-additivity."""
     ooms = rows[~rows["valid"]].groupby("method").size().to_dict()
     tasks = rows["task"].nunique()
@@ -302,7 +306,8 @@ def protocol_notes(p: Params, rows: pd.DataFrame, gaps: "list[float]", near_addi
                    "bandwidth, straggler wait): compute is measured, communication is simulated"
                    if p.oracle == "measured_tbe" else
                    "the deterministic surrogate (harness.sharding.oracle_surrogate): a test of the pipeline, no evidence")
-    hits = f" (cache hit rate {oracle.hit_rate:.2f})" if isinstance(oracle, MeasuredTBEOracle) else ""
+    hits = (f" (timing cache {oracle.cache_path}: {preloaded} shard timings from earlier runs, hit rate "
+            f"{oracle.hit_rate:.2f})" if isinstance(oracle, MeasuredTBEOracle) else "")
     gap_text = (f"{100 * float(np.mean(gaps)):+.1f}% mean, {100 * float(np.mean(np.abs(gaps))):.1f}% mean |gap| over "
                 f"{len(gaps)} multi-table held-out shards" if gaps else "no multi-table shard")
     notes = [

@@ -25,6 +25,10 @@ class Params:
     (the official traces: 65,536)."""
     row_cap: int = 100_000
     """Rows allocated per table for timing (indices taken modulo); features and memory keep the true rows."""
+    shared_tbe_cache: bool = True
+    """Keep the measured shard timings in the per-user cache (``$REPRO_CACHE_DIR``, else
+    ``~/.cache/recrepro/prepared``, file ``sharding/neuroshard_tbe.json``; keyed by the tables, the timing
+    protocol, batch and row cap), so a rerun reuses them; False: a cold measurement in the run's folder."""
     warmup_iters: int = 5
     """Timed-oracle warm-up iterations (official compute_bench.py: 5)."""
     timed_iters: int = 10
