@@ -41,6 +41,7 @@ PAPER_FIGURES = {
     "cpr": {"overhead_vs_failure_rate", "accuracy_vs_lost_updates", "auc_by_recovery"},
     "des": {"des_bytes_per_step", "des_bytes_vs_workers"},
     "dmt": {"dmt_bytes_by_link", "dmt_speedup_vs_hosts", "dmt_quality"},
+    "neuroshard": {"cost_by_method", "cost_model_accuracy"},
 }
 
 
