@@ -153,6 +153,7 @@ def train_virtual(model: nn.Module, batches: Iterable[Any], method: Method, work
         stats.examples += int(batch.labels.shape[0])
         if method.schedule == "sync":
             vw.step(batch)
+            stats.syncs += 1
         else:
             for opt in vw.optimizers:
                 opt.zero_grad(set_to_none=True)

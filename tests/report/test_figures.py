@@ -36,6 +36,8 @@ PAPER_FIGURES = {
     "bdr": {"qsnr_by_format", "cast_change_by_format"},
     "dhen": {"dhen_table2_checkpoints", "dhen_table3_flops"},
     "wukong": {"wukong_table2_frappe", "wukong_fig4_ablations"},
+    "shadowsync": {"shadowsync_scaling", "shadowsync_quality"},
+    "dp-guidelines": {"dp_minibatch_throughput", "dp_ps_scaling", "dp_allreduce_scaling"},
 }
 
 
