@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import torch
 import torch.distributed as dist
@@ -138,7 +138,7 @@ def _limited(batches: Iterable[Any], steps: int) -> Iterable[Any]:
 
 
 def train_virtual(model: nn.Module, batches: Iterable[Any], method: Method, workers: int, lr: float,
-                  max_steps: int, on_step: Callable[[int], None] | None = None) -> tuple[nn.Module, TrainStats]:
+                  max_steps: int) -> tuple[nn.Module, TrainStats]:
     """Train `workers` virtual replicas of `model` one pass over `batches` under `method`.
 
     Returns the average of the replicas (the model evaluated) and the loop's statistics (its wall
@@ -170,8 +170,6 @@ def train_virtual(model: nn.Module, batches: Iterable[Any], method: Method, work
                         stats.syncs += 1
                     pending = [_flat(r) for r in vw.replicas]
         stats.steps = step
-        if on_step:
-            on_step(step)
     stats.wall_s = time.perf_counter() - started
     vw.average_parameters()
     return vw.replicas[0], stats
@@ -232,8 +230,8 @@ def _all_reduce_mean_(tensor: torch.Tensor, world: int) -> None:
     tensor /= world
 
 
-def train_gloo(model: nn.Module, batches: Iterable[Any], method: Method, lr: float, max_steps: int,
-               on_step: Callable[[int], None] | None = None) -> tuple[nn.Module, TrainStats]:
+def train_gloo(model: nn.Module, batches: Iterable[Any], method: Method, lr: float,
+               max_steps: int) -> tuple[nn.Module, TrainStats]:
     """Train this torchrun rank's replica one pass over its slice of each global batch under `method`.
 
     Every rank must call it with the same batches. Returns the replica after a final all-reduce
@@ -244,7 +242,7 @@ def train_gloo(model: nn.Module, batches: Iterable[Any], method: Method, lr: flo
     optimizer = torch.optim.Adagrad(model.parameters(), lr=lr)
     state = RuleState(method, world, _flat(model) if method.rule == "easgd" else None)
     group = dist.new_group(backend="gloo")  # collective: every rank creates it, whatever the method
-    stats = TrainStats(stall_s=0.0)
+    stats, stall = TrainStats(), 0.0
     shadow = ShadowThread(model, state, group, world) if method.schedule == "shadow" else None
     params = list(model.parameters())
     started = time.perf_counter()
@@ -264,7 +262,7 @@ def train_gloo(model: nn.Module, batches: Iterable[Any], method: Method, lr: flo
                 assert p.grad is not None
                 p.grad.copy_(grads[offset:offset + p.numel()].view_as(p))
                 offset += p.numel()
-            stats.stall_s = (stats.stall_s or 0.0) + time.perf_counter() - began
+            stall += time.perf_counter() - began
             stats.syncs += 1
         optimizer.step()
         if method.schedule == "foreground" and step % method.every == 0:
@@ -274,17 +272,15 @@ def train_gloo(model: nn.Module, batches: Iterable[Any], method: Method, lr: flo
                 mean = snapshot.clone()
                 _all_reduce_mean_(mean, world)
                 _add_flat(model, state.targets([snapshot], mean)[0] - snapshot)
-            stats.stall_s = (stats.stall_s or 0.0) + time.perf_counter() - began
+            stall += time.perf_counter() - began
             stats.syncs += 1
         stats.steps = step
-        if on_step:
-            on_step(step)
     if shadow:
         began = time.perf_counter()
         shadow.stop()
-        stats.stall_s = (stats.stall_s or 0.0) + time.perf_counter() - began
+        stall += time.perf_counter() - began
         stats.syncs = shadow.syncs
-    stats.wall_s = time.perf_counter() - started
+    stats.wall_s, stats.stall_s = time.perf_counter() - started, stall
     with torch.no_grad():
         final = _flat(model)
         _all_reduce_mean_(final, world)
