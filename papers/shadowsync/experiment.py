@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import torch
 from torch import nn
 
 from harness.data.api import Splits
