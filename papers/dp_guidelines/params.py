@@ -36,7 +36,7 @@ class Params(DataParams):
     """Simulated parameter-server shard counts."""
     workers: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     """Simulated worker counts of the synchronous all-reduce scaling study."""
-    sim_iterations: int = 200
+    sim_iterations: int = 100
     """Simulated iterations per worker (the horizon)."""
     comm_fit: Literal["measured", "declared"] = "measured"
     """Gloo alpha-beta fit: measured in this run (2 torchrun processes), or the harness README's declared one."""
