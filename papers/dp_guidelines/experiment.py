@@ -78,19 +78,29 @@ def minibatch_run(ctx: ExperimentContext, seed: int) -> tuple[SeedRun, dict[int,
 
 
 def ps_runs(p: Params, name: str, compute: ServiceTime, push_pull: ServiceTime, seed: int) -> list[SeedRun]:
-    """SIMULATED throughput against parameter-server shards for each GPU count, its knee and the lemma's count."""
+    """SIMULATED throughput against parameter-server shards for each GPU count, its knee and the lemma's count.
+
+    A knee or a lemma count the sweep cannot show is NaN (the claim using it is then inconclusive):
+    the knee when the throughput still rises at the largest shard count (by more than 2%), the
+    throughput at the lemma's count when that count lies beyond the sweep.
+    """
     runs = []
+    nan = float("nan")
     for gpus in p.gpus:
         points = sweep_ps_shards(p.ps_shards, gpus, compute, push_pull, p.ps_batch, p.sim_iterations,
                                  jitter=True, seed=seed)
         eps = {pt.ps_shards: pt.examples_per_s for pt in points}
+        counts = sorted(eps)
         best = max(eps.values())
+        still_rising = len(counts) > 1 and eps[counts[-1]] > 1.02 * eps[counts[-2]]
         lemma = ps_shards_lemma(gpus, compute.seconds, push_pull.seconds)
-        at_lemma = min((s for s in eps if s >= lemma), default=max(eps))
+        at_lemma = next((s for s in counts if s >= lemma), None)
         metrics = {f"eps_ps{s}": e for s, e in eps.items()}
-        metrics.update({"knee_nps": float(knee(list(eps), list(eps.values()), p.knee_fraction)),
-                        "lemma_nps": float(lemma), "eps_ps1": eps[min(eps)], "eps_at_lemma": eps[at_lemma],
-                        "fraction_of_best_at_lemma": eps[at_lemma] / best,
+        metrics.update({"knee_nps": nan if still_rising else float(knee(counts, [eps[s] for s in counts],
+                                                                            p.knee_fraction)),
+                        "lemma_nps": float(lemma), "eps_ps1": eps[counts[0]],
+                        "eps_at_lemma": eps[at_lemma] if at_lemma else nan,
+                        "fraction_of_best_at_lemma": eps[at_lemma] / best if at_lemma else nan,
                         "push_pull_over_compute": push_pull.seconds / compute.seconds})
         runs.append(SeedRun(model=f"ps_{name}_n{gpus}", seed=seed, metrics=metrics,
                             config={"simulated": True, "gpus": gpus, "batch": p.ps_batch}))

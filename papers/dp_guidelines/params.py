@@ -30,9 +30,9 @@ class Params(DataParams):
     """Hidden width of the large model's MLPs."""
     ps_batch: int = 256
     """Per-GPU minibatch of the parameter-server study."""
-    gpus: tuple[int, ...] = (8, 64, 256)
+    gpus: tuple[int, ...] = (8, 32, 64)
     """Simulated GPU (worker) counts of the parameter-server study."""
-    ps_shards: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+    ps_shards: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
     """Simulated parameter-server shard counts."""
     workers: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     """Simulated worker counts of the synchronous all-reduce scaling study."""
