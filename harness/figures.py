@@ -138,6 +138,24 @@ def with_name_parts(frame: pd.DataFrame, pattern: str) -> pd.DataFrame:
     return frame.join(frame["model"].astype(str).str.extract(pattern))
 
 
+def indexed_metrics(record: Mapping[str, Any], pattern: str, models: str = ".*") -> pd.DataFrame:
+    """Metrics that encode a sweep in their names, one row per (model, seed, quantity, x).
+
+    `pattern` is a regex with the named groups ``quantity`` and ``x`` matched against the whole
+    metric name (``(?P<quantity>eps|efficiency)_n(?P<x>\\d+)`` reads ``eps_n16`` as quantity
+    ``eps`` at x = 16, a simulated worker count); `models` a regex the model names must match.
+    Adds ``point`` = ``<model>@<x>`` so :func:`tradeoff_grid` joins one model's sweep in a line.
+    """
+    long = runs_frame(record)
+    long = long[long["model"].astype(str).str.fullmatch(models)]
+    parts = long["metric"].str.extract(f"^{pattern}$")
+    if "quantity" not in parts or "x" not in parts:
+        raise ValueError(f"indexed_metrics: the pattern {pattern!r} needs the named groups quantity and x")
+    frame = long.join(parts).dropna(subset=["quantity", "x"])
+    frame = frame.assign(x=pd.to_numeric(frame["x"]))
+    return frame.assign(point=frame["model"].astype(str) + "@" + frame["x"].astype(str))
+
+
 def curves_frame(record: Mapping[str, Any]) -> pd.DataFrame:
     """One row per evaluation point of each run's training curve: model, seed and its columns."""
     return pd.DataFrame([{"model": r["model"], "seed": r.get("seed"), **point}

@@ -9,7 +9,8 @@ stragglers appear). How the workers synchronise (`mode`):
 * ``every_k``: the same barrier and collective every `every` iterations only (foreground
   model averaging, e.g. FR-EASGD / MA every k steps; ShadowSync, arXiv 2003.03477, Sec. 3).
 * ``shadow``: background synchronisation: collectives of `sync` seconds run back to back in a
-  separate thread while the workers never wait (ShadowSync's shadow threads). The simulated
+  separate thread while the workers never wait (ShadowSync's shadow threads); one worker has
+  nothing to synchronise, so it has no such thread. The simulated
   emergent quantity is the number of iterations between two syncs.
 * ``ps``: after every iteration a worker pushes its update to and pulls the model from
   `ps_shards` parameter-server shards; each shard is a FIFO server, and `sync` is the time one
@@ -57,6 +58,9 @@ class ClusterConfig:
         if self.workers < 1 or self.every < 1 or self.ps_shards < 1:
             raise ConfigError(f"workers, every and ps_shards must be >= 1, got {self.workers}, {self.every}, "
                               f"{self.ps_shards}")
+        if self.mode == "shadow" and self.workers > 1 and self.sync.seconds <= 0:
+            raise ConfigError(f"shadow mode needs a positive sync time (a zero one would loop forever at one "
+                              f"instant), got {self.sync.seconds} s from {self.sync.source}")
         if len(self.compute) not in (1, self.workers):
             raise ConfigError(f"give one compute time for all workers or one per worker ({self.workers}), "
                               f"got {len(self.compute)}")
@@ -114,7 +118,7 @@ class _Cluster:
     def start(self) -> None:
         for w in range(self.config.workers):
             self._compute(w)
-        if self.config.mode == "shadow":
+        if self.config.mode == "shadow" and self.config.workers > 1:
             self._shadow_sync()
 
     def _compute(self, w: int) -> None:

@@ -42,6 +42,8 @@ PAPER_FIGURES = {
     "des": {"des_bytes_per_step", "des_bytes_vs_workers"},
     "dmt": {"dmt_bytes_by_link", "dmt_speedup_vs_hosts", "dmt_quality"},
     "neuroshard": {"cost_by_method", "cost_model_accuracy"},
+    "shadowsync": {"shadowsync_scaling", "shadowsync_quality"},
+    "dp-guidelines": {"dp_minibatch_throughput", "dp_ps_scaling", "dp_allreduce_scaling"},
 }
 
 
