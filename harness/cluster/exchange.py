@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -37,6 +38,7 @@ import torch.distributed as dist
 
 from harness.atomic import write_json
 from harness.errors import ConfigError
+from harness.experiment import ExperimentContext
 
 FLOAT_BYTES = 4
 ID_BYTES = 8  # int64 ids, as the loaders produce them
@@ -222,6 +224,20 @@ def world_result(entry: Callable[[dict[str, Any]], dict[str, Any]], module: str,
     answer.unlink(missing_ok=True)
     launch_module(module, procs, ["--payload", str(request), "--out", str(answer)])
     return dict(json.loads(answer.read_text(encoding="utf-8")))
+
+
+def seeds_on_world(ctx: ExperimentContext, entry: Callable[[dict[str, Any]], dict[str, Any]], module: str,
+                   procs: int, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """Run `entry` once for all of the run's seeds on a gloo world (:func:`world_result`).
+
+    The payload carries the profile `params` (a TOML-like table), the data and work folders and the
+    seeds; returns rank 0's result and the wall seconds the world took.
+    """
+    payload = {"params": params, "data_dir": str(ctx.data_dir), "work_dir": str(ctx.work_dir),
+               "seeds": list(ctx.seeds)}
+    started = time.perf_counter()
+    result = world_result(entry, module, procs, payload, ctx.work_dir / "world")
+    return result, time.perf_counter() - started
 
 
 def worker_main(entry: Callable[[dict[str, Any]], dict[str, Any]], argv: Sequence[str] | None = None) -> None:

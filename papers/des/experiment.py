@@ -31,7 +31,7 @@ import torch.distributed as dist
 from torch import nn
 
 from harness.cluster.comm import ByteCounter, count_collectives
-from harness.cluster.exchange import FLOAT_BYTES, blocks, table_wise_exchange_bytes, world_result, worker_main
+from harness.cluster.exchange import FLOAT_BYTES, blocks, table_wise_exchange_bytes, seeds_on_world, worker_main
 from harness.cluster.topology import Link, Topology, ring_wire_bytes
 from harness.errors import ConfigError
 from harness.data.profile import profile_splits
@@ -318,12 +318,8 @@ def simulated_throughput(compute: dict[str, ServiceTime], comm: dict[str, Servic
 def run(ctx: ExperimentContext) -> ExperimentResult:
     """The real distributed runs per seed, then the curves and the simulated throughput."""
     p: Params = ctx.params
-    payload = {"params": as_table(p), "data_dir": str(ctx.data_dir), "work_dir": str(ctx.work_dir),
-               "seeds": list(ctx.seeds)}
     ctx.progress.log(f"DES: real run on gloo processes ({p.procs} unless under torchrun), {len(ctx.seeds)} seed(s)")
-    started = time.perf_counter()
-    per_seed = world_result(distributed_part, MODULE, p.procs, payload, ctx.work_dir / "world")
-    wall = time.perf_counter() - started
+    per_seed, wall = seeds_on_world(ctx, distributed_part, MODULE, p.procs, as_table(p))
     splits = profile_splits(ctx.data_dir, ctx.work_dir, as_table(p), ctx.seeds[0])
     splits.train.set_epoch(0)
     batches = _global_batches(splits.train, 0)

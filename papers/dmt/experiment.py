@@ -20,7 +20,6 @@ Per seed:
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,7 +29,7 @@ import torch.distributed as dist
 from torch import nn
 
 from harness.cluster.comm import ByteCounter, count_collectives
-from harness.cluster.exchange import FLOAT_BYTES, ID_BYTES, blocks, host_groups, world_result, worker_main
+from harness.cluster.exchange import FLOAT_BYTES, ID_BYTES, blocks, host_groups, seeds_on_world, worker_main
 from harness.cluster.topology import Link, pairwise_all_to_all_s, Topology
 from harness.data.api import Splits
 from harness.data.profile import profile_splits
@@ -282,12 +281,8 @@ def speedup_curve(p: Params) -> list[dict[str, float]]:
 def run(ctx: ExperimentContext) -> ExperimentResult:
     """The real exchange step per seed, the quality study, the speed-up model."""
     p: Params = ctx.params
-    payload = {"params": as_table(p), "data_dir": str(ctx.data_dir), "work_dir": str(ctx.work_dir),
-               "seeds": list(ctx.seeds)}
     ctx.progress.log(f"DMT: SPTT and flat exchange on gloo processes ({p.procs} unless under torchrun)")
-    started = time.perf_counter()
-    per_seed = world_result(distributed_part, MODULE, p.procs, payload, ctx.work_dir / "world")
-    wall = time.perf_counter() - started
+    per_seed, wall = seeds_on_world(ctx, distributed_part, MODULE, p.procs, as_table(p))
     quality = run_study(ctx, study)
     curve = speedup_curve(p)
     runs = list(quality.runs)
