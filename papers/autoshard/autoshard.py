@@ -66,7 +66,7 @@ class AutoShardNet(nn.Module):
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero LSTM state for `batch_size` parallel episodes."""
-        return tuple(torch.zeros(self.core.num_layers, batch_size, CORE) for _ in range(2))  # type: ignore[return-value]
+        return (torch.zeros(self.core.num_layers, batch_size, CORE), torch.zeros(self.core.num_layers, batch_size, CORE))
 
     def encode_tables(self, features: torch.Tensor) -> torch.Tensor:
         """``[N, 21] -> [N, 32]``: the shared table encoder."""
@@ -225,6 +225,19 @@ class ShardingEpisode:
         return float(latencies.min() / latencies.max()) if latencies.max() > 0 else 1.0, samples
 
 
+@dataclass
+class Unroll:
+    """One actor's unroll in torchbeast's layout: ``length + 1`` entries, entry 0 = the previous unroll's last."""
+
+    obs: list[Observation]
+    action: torch.Tensor  # [T+1] the action taken on obs[t-1] (entry 0 unused)
+    logits: torch.Tensor  # [T+1, D] the behaviour logits of that action
+    reward: torch.Tensor  # [T+1]
+    done: torch.Tensor  # [T+1] obs[t] starts an episode
+    initial_state: tuple[torch.Tensor, torch.Tensor]
+    returns: list[float]  # the returns of the episodes finished in this unroll
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """``run_autoshard.py``'s flags (defaults: the official values)."""
@@ -276,11 +289,11 @@ class Actor:
         action = int(torch.multinomial(F.softmax(logits.view(-1), dim=0), 1).item())
         return action, logits.view(-1), float(baseline.item())
 
-    def unroll(self, net: AutoShardNet, length: int, log: TrainLog) -> tuple[dict[str, object], list[CostSample]]:
+    def unroll(self, net: AutoShardNet, length: int, log: TrainLog) -> tuple[Unroll, list[CostSample]]:
         """`length` steps; entry 0 repeats the previous unroll's last entry (torchbeast's layout)."""
         initial_state = self.state
-        observations, actions, logits, rewards, dones, returns = ([self.obs], [self.last[0]], [self.last[1]],
-                                                                  [self.reward], [self.obs.done], [])
+        observations, actions, logits = [self.obs], [self.last[0]], [self.last[1]]
+        rewards, dones, returns = [self.reward], [self.obs.done], []
         samples: list[CostSample] = []
         for _ in range(length):
             self.last = self._act(net)
@@ -302,10 +315,9 @@ class Actor:
             logits.append(self.last[1])
             rewards.append(self.reward)
             dones.append(finished)
-        buffer = {"obs": observations, "action": torch.tensor(actions), "logits": torch.stack(logits),
-                  "reward": torch.tensor(rewards, dtype=torch.float32), "done": torch.tensor(dones),
-                  "initial_state": initial_state, "returns": returns}
-        return buffer, samples
+        unroll = Unroll(observations, torch.tensor(actions), torch.stack(logits), torch.tensor(rewards, dtype=torch.float32),
+                        torch.tensor(dones), initial_state, returns)
+        return unroll, samples
 
 
 def action_log_probs(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -365,17 +377,16 @@ def predict_costs(net: AutoShardNet, shards: "list[np.ndarray]") -> torch.Tensor
     return net.cost_forward(torch.from_numpy(np.concatenate(shards)), torch.tensor([len(s) for s in shards]))
 
 
-def learn(net: AutoShardNet, optimizer: torch.optim.Optimizer, buffers: "list[dict[str, object]]",
+def learn(net: AutoShardNet, optimizer: torch.optim.Optimizer, buffers: "list[Unroll]",
           config: TrainConfig) -> dict[str, float]:
     """One learner step on `buffers` (one unroll per actor): V-trace policy, value and entropy losses."""
-    obs: list[list[Observation]] = [list(row) for row in zip(*[b["obs"] for b in buffers])]  # type: ignore[call-overload]
-    steps = stack_steps(obs)
-    state = tuple(torch.cat([b["initial_state"][k] for b in buffers], dim=1) for k in range(2))  # type: ignore[index]
-    logits, baseline, _ = net(steps, state)  # type: ignore[arg-type]
-    action = torch.stack([b["action"] for b in buffers], dim=1)[1:]  # type: ignore[misc]
-    behaviour = torch.stack([b["logits"] for b in buffers], dim=1)[1:]  # type: ignore[misc]
-    reward = torch.stack([b["reward"] for b in buffers], dim=1)[1:]  # type: ignore[misc]
-    done = torch.stack([b["done"] for b in buffers], dim=1)[1:]  # type: ignore[misc]
+    steps = stack_steps([list(row) for row in zip(*[b.obs for b in buffers])])
+    state = (torch.cat([b.initial_state[0] for b in buffers], dim=1), torch.cat([b.initial_state[1] for b in buffers], dim=1))
+    logits, baseline, _ = net(steps, state)
+    action = torch.stack([b.action for b in buffers], dim=1)[1:]
+    behaviour = torch.stack([b.logits for b in buffers], dim=1)[1:]
+    reward = torch.stack([b.reward for b in buffers], dim=1)[1:]
+    done = torch.stack([b.done for b in buffers], dim=1)[1:]
     target, values, bootstrap = logits[:-1], baseline[:-1], baseline[-1]
     vs, advantages = vtrace(behaviour, target.detach(), action, (~done).float() * config.discounting, reward,
                             values.detach(), bootstrap.detach())
@@ -406,7 +417,7 @@ def learn_costs(net: AutoShardNet, optimizer: torch.optim.Optimizer, replay: Cos
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), config.grad_norm_clipping)
         optimizer.step()
-        loss_value = float(loss)
+        loss_value = float(loss.detach())
     return loss_value
 
 
@@ -436,7 +447,7 @@ def train(tasks: Sequence[ShardingTask], oracle: CostOracle, config: TrainConfig
         scheduler.step()
         replay.extend([s for _, samples in results for s in samples])
         stats["cost_loss"] = learn_costs(net, optimizer, replay, config)
-        returns = [r for b in buffers for r in b["returns"]]  # type: ignore[attr-defined]
+        returns = [r for b in buffers for r in b.returns]
         stats["mean_episode_return"] = float(np.mean(returns)) if returns else float("nan")
         step += per_update
         stats["step"] = float(step)

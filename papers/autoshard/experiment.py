@@ -31,7 +31,7 @@ from harness.sharding.baselines import ShardingResult, run_baseline
 from harness.sharding.cost import CostOracle
 from harness.sharding.evaluate import evaluate_methods
 from harness.sharding.generator import SyntheticTables
-from harness.sharding.metrics import paired_improvement, prediction_accuracy
+from harness.sharding.metrics import PredictionAccuracy, paired_improvement, prediction_accuracy
 from harness.sharding.oracle_surrogate import SurrogateOracle
 from harness.sharding.oracle_tbe import MeasuredTBEOracle
 from harness.sharding.plan import ShardingTask
@@ -49,7 +49,10 @@ BEST_GREEDY = "best_greedy"
 COMPARED = {"best_greedy": BEST_GREEDY, "torchrec": "torchrec", "random": "random"}
 
 
-def make_oracle(p: Params, pool: SyntheticTables, cache_dir: Path) -> CostOracle:
+Oracle = MeasuredTBEOracle | SurrogateOracle
+
+
+def make_oracle(p: Params, pool: SyntheticTables, cache_dir: Path) -> Oracle:
     """The one oracle of the run: compute only (AutoShard's cost has no communication)."""
     if p.oracle == "surrogate":
         return SurrogateOracle(batch_size=p.batch_size, comm=None)
@@ -72,10 +75,15 @@ def test_sets(p: Params, seed: int) -> tuple[tuple[TaskSpec, ...], dict[str, tup
     return seen.train, sets, seen.pool_dims
 
 
-def shard_cost(oracle: CostOracle, tables: "list[Table]") -> float:
+def shard_cost(oracle: Oracle, tables: "list[Table]") -> float:
     """One shard's measured compute (forward + backward, ms)."""
-    fwd, bwd = oracle.shard_phases(tables)  # type: ignore[attr-defined]
+    fwd, bwd = oracle.shard_phases(tables)
     return float(fwd + bwd)
+
+
+def greedy(name: str) -> Callable[[ShardingTask], ShardingResult]:
+    """The official greedy sharder `name` (quirk-compatible) as a method."""
+    return lambda task: run_baseline(task, name)
 
 
 def method_functions(net: AutoShardNet, scaler: FeatureScaler, seed: int, batch_size: int,
@@ -84,7 +92,7 @@ def method_functions(net: AutoShardNet, scaler: FeatureScaler, seed: int, batch_
     fns: dict[str, Callable[[ShardingTask], ShardingResult]] = {
         "autoshard": lambda t: rl_shard(net, scaler, t),
         "random": lambda t: run_baseline(t, "random", seed=seed),
-        **{g: (lambda t, g=g: run_baseline(t, g)) for g in GREEDY},  # type: ignore[misc]
+        **{g: greedy(g) for g in GREEDY},
         "torchrec": lambda t: torchrec_shard(t, batch_size=batch_size),
     }
 
@@ -125,7 +133,13 @@ def set_metrics(results: pd.DataFrame, name: str) -> dict[str, dict[str, float]]
     return out
 
 
-def cost_model_metrics(net: AutoShardNet, scaler: FeatureScaler, oracle: CostOracle,
+def accuracy_metrics(acc: PredictionAccuracy) -> dict[str, float]:
+    """A predictor's held-out accuracy as run metrics."""
+    return {"heldout_mse": acc.mse, "heldout_kendall_tau": acc.kendall_tau,
+            "heldout_mean_abs_rel_error": acc.mean_abs_rel_error, "heldout_shards": float(acc.shards)}
+
+
+def cost_model_metrics(net: AutoShardNet, scaler: FeatureScaler, oracle: Oracle,
                        shards: "list[tuple[list[Table], bool]]") -> dict[str, dict[str, float]]:
     """The cost head against the sum of single-table costs, on held-out multi-table shards (measured)."""
     groups = [tables for tables, _ in shards]
@@ -135,11 +149,9 @@ def cost_model_metrics(net: AutoShardNet, scaler: FeatureScaler, oracle: CostOra
     predicted = predict_costs(net, features).detach().numpy().tolist()
     model, additive = prediction_accuracy(predicted, measured), prediction_accuracy(singles, measured)
     constant = prediction_accuracy([float(np.mean(measured))] * len(measured), measured)
-    report = measure_additivity(oracle, [list(g) for g in groups])  # type: ignore[arg-type]
-    def as_metrics(acc: object) -> dict[str, float]:
-        return {"heldout_mse": acc.mse, "heldout_kendall_tau": acc.kendall_tau,  # type: ignore[attr-defined]
-                "heldout_mean_abs_rel_error": acc.mean_abs_rel_error, "heldout_shards": float(acc.shards)}  # type: ignore[attr-defined]
-    return {"cost_model": as_metrics(model), "sum_of_singles": as_metrics(additive), "constant_cost": as_metrics(constant),
+    report = measure_additivity(oracle, [list(g) for g in groups])
+    return {"cost_model": accuracy_metrics(model), "sum_of_singles": accuracy_metrics(additive),
+            "constant_cost": accuracy_metrics(constant),
             "additivity": {"gap_mean": report.mean_gap, "gap_abs_mean": report.mean_abs_gap,
                            "gap_forward_mean": report.mean_forward_gap, "shards": float(len(groups))}}
 
@@ -162,7 +174,7 @@ def planning_metrics(p: Params, net: AutoShardNet, scaler: FeatureScaler, pool: 
 
 
 def run_seed(ctx: ExperimentContext, seed: int, tables: "list[Table]",
-             oracle: CostOracle) -> tuple[dict[str, dict[str, float]], dict[str, object]]:
+             oracle: Oracle) -> tuple[dict[str, dict[str, float]], bool, TrainLog]:
     """One seed: train, evaluate every method on every test set, the cost model and planning time."""
     p: Params = ctx.params
     train_specs, sets, pool_dims = test_sets(p, seed)
@@ -210,8 +222,7 @@ def run_seed(ctx: ExperimentContext, seed: int, tables: "list[Table]",
         metrics.setdefault(model, {}).update(m)
     returns = [s["mean_episode_return"] for s in log.steps if math.isfinite(s["mean_episode_return"])]
     metrics["autoshard"].update(train_metrics(log, returns))
-    info = {"size_greedy_feasible_everywhere": all(sizes_ok), "train_log": log}
-    return metrics, info
+    return metrics, all(sizes_ok), log
 
 
 def unique_shards(shards: "list[tuple[list[Table], bool]]") -> list[tuple[list[Table], bool]]:
@@ -243,13 +254,12 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     infeasible = []
     curves: dict[int, list[dict[str, float]]] = {}
     for seed in ctx.seeds:
-        metrics, info = run_seed(ctx, seed, pool_tables, oracle)
+        metrics, size_greedy_fits, log = run_seed(ctx, seed, pool_tables, oracle)
         if isinstance(oracle, MeasuredTBEOracle):
             oracle.save()
             metrics["autoshard"]["oracle_cache_hit_rate"] = oracle.hit_rate
-        if not info["size_greedy_feasible_everywhere"]:
+        if not size_greedy_fits:
             infeasible.append(seed)
-        log: TrainLog = info["train_log"]  # type: ignore[assignment]
         curves[seed] = [{"epoch": float(k + 1), "step": s["step"], "mean_episode_return": s["mean_episode_return"],
                          "cost_loss": s["cost_loss"]} for k, s in enumerate(log.steps)]
         for model, m in metrics.items():

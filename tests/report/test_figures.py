@@ -36,6 +36,7 @@ PAPER_FIGURES = {
     "bdr": {"qsnr_by_format", "cast_change_by_format"},
     "dhen": {"dhen_table2_checkpoints", "dhen_table3_flops"},
     "wukong": {"wukong_table2_frappe", "wukong_fig4_ablations"},
+    "autoshard": {"per_task_cost_by_method", "planning_time", "rl_training"},
 }
 
 
