@@ -19,6 +19,7 @@ cost oracle for everything (rewards, cost-model targets, every method's score):
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -266,6 +267,9 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
             runs.append(SeedRun(model=model, seed=seed, metrics=m, curve=curves[seed] if model == "autoshard" else [],
                                 wall_time_s=m.get("train_seconds", 0.0) if model == "autoshard" else 0.0))
     notes = protocol_notes(p, oracle, infeasible) + measured_notes(runs)
+    if hasattr(os, "getloadavg"):
+        notes.append(f"Load average of the machine at the end of the run (1, 5, 15 min): "
+                     f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; shared cores inflate and scatter the timings.")
     dataset = {"pool": pool.fingerprint, "pool_tables": p.pool_tables, "feature_batch": p.batch_size,
                "generator": "harness.sharding.generator.SyntheticTables (fitted to dlrm_datasets locality_stats.txt)"}
     models = {m: {"method": m} for m in METHODS}

@@ -157,3 +157,15 @@ def test_policy_learns_to_balance_a_simple_task() -> None:
     random_balance = np.mean([oracle.evaluate(task, run_baseline(task, "random", seed=s).plan).balance  # type: ignore[arg-type]
                               for s in range(20)])
     assert balance > random_balance
+
+
+def test_prediction_accuracy_scores_a_cost_predictor() -> None:
+    from harness.sharding.metrics import prediction_accuracy
+
+    measured = [1.0, 2.0, 4.0, 8.0]
+    exact = prediction_accuracy(measured, measured)
+    assert exact.mse == 0 and exact.kendall_tau == pytest.approx(1.0) and exact.mean_abs_rel_error == 0
+    reversed_ = prediction_accuracy(measured[::-1], measured)
+    assert reversed_.kendall_tau == pytest.approx(-1.0) and reversed_.mse == pytest.approx((49 + 4 + 4 + 49) / 4)
+    with pytest.raises(ValueError, match="same non-zero length"):
+        prediction_accuracy([1.0], measured)
