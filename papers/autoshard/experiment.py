@@ -130,8 +130,19 @@ def set_metrics(results: pd.DataFrame, name: str) -> dict[str, dict[str, float]]
         for label, base in COMPARED.items():
             gain = paired_improvement(costs[base].tolist(), costs[method].tolist())
             m[f"gain_vs_{label}_{name}"] = gain.mean
+        m[f"win_share_vs_best_greedy_{name}"] = win_share(costs[BEST_GREEDY].tolist(), costs[method].tolist())
         out[method] = m
     return out
+
+
+def win_share(base_costs: "list[float]", method_costs: "list[float]") -> float:
+    """Share of tasks where the method's plan fits in memory and costs no more than the baseline's.
+
+    An out-of-memory plan is never a win (it counts, it is not skipped); spec section 2, as-transfer:
+    "AutoShard <= best heuristic on >= 80% of settings".
+    """
+    wins = [math.isfinite(m) and m <= b for b, m in zip(base_costs, method_costs)]
+    return float(np.mean(wins)) if wins else float("nan")
 
 
 def accuracy_metrics(acc: PredictionAccuracy) -> dict[str, float]:
