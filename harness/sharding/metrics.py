@@ -40,3 +40,23 @@ def paired_improvement(base_costs: "list[float]", method_costs: "list[float]", c
                              random_state=np.random.default_rng(seed)).confidence_interval
         low, high = float(ci.low), float(ci.high)
     return PairedImprovement(float(gain.mean()), low, high, float(gain.max()), int(len(gain)), int((~valid).sum()))
+
+
+@dataclass(frozen=True)
+class PredictionAccuracy:
+    """How well a shard-cost predictor matches measured costs (AutoShard's cost model, NeuroShard's)."""
+
+    mse: float  # mean squared error (ms^2)
+    mean_abs_rel_error: float  # mean |predicted - measured| / measured
+    kendall_tau: float  # rank agreement (scipy's tau-b); nan with fewer than two shards
+    shards: int
+
+
+def prediction_accuracy(predicted: "list[float]", measured: "list[float]") -> PredictionAccuracy:
+    """MSE, mean relative error and Kendall's tau of predicted against measured shard costs."""
+    pred, true = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
+    if pred.shape != true.shape or pred.size == 0:
+        raise ValueError(f"predicted and measured costs need the same non-zero length, got {pred.shape} and {true.shape}")
+    tau = float(stats.kendalltau(pred, true).statistic) if pred.size > 1 else float("nan")
+    rel = np.abs(pred - true) / np.where(true > 0, true, np.nan)
+    return PredictionAccuracy(float(np.mean((pred - true) ** 2)), float(np.nanmean(rel)), tau, int(pred.size))

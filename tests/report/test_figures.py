@@ -44,6 +44,7 @@ PAPER_FIGURES = {
     "neuroshard": {"cost_by_method", "cost_model_accuracy"},
     "shadowsync": {"shadowsync_scaling", "shadowsync_quality"},
     "dp-guidelines": {"dp_minibatch_throughput", "dp_ps_scaling", "dp_allreduce_scaling"},
+    "autoshard": {"per_task_cost_by_method", "planning_time", "rl_training"},
 }
 
 
