@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.sharding.shard_features import FeatureScaler
+from papers.autoshard.features import FeatureScaler
 from papers.autoshard.autoshard import AutoShardNet, rl_shard
 
 from .bench_sharding import dlrm_like_task

@@ -26,5 +26,4 @@ One module per responsibility:
 * :mod:`~harness.sharding.evaluate`: every method on every task under one oracle, OOMs counted.
 * :mod:`~harness.sharding.metrics`: paired per-task improvement with a bootstrap CI, and the accuracy
   of a shard-cost predictor.
-* :mod:`~harness.sharding.shard_features`: the per-table feature vectors of the learned methods.
 """

@@ -39,7 +39,7 @@ from torch import nn
 from harness.sharding.baselines import ShardingResult
 from harness.sharding.cost import CostOracle
 from harness.sharding.plan import Plan, ShardingTask
-from harness.sharding.shard_features import NUM_FEATURES, FeatureScaler
+from papers.autoshard.features import NUM_FEATURES, FeatureScaler
 
 CORE = 64  # t_fc_1 (32) + s_fc_0 (32): the LSTM's input and hidden size
 

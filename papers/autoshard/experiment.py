@@ -40,7 +40,7 @@ from harness.sharding.protocols import AUTOSHARD
 from harness.sharding.tables import Table
 from harness.sharding.tasks import TaskSpec, autoshard_tasks, build_task
 from harness.sharding.torchrec_planner import torchrec_shard
-from harness.sharding.shard_features import FeatureScaler
+from papers.autoshard.features import FeatureScaler
 from papers.autoshard.autoshard import AutoShardNet, TrainConfig, TrainLog, predict_costs, rl_shard, train
 from papers.autoshard.params import Params
 

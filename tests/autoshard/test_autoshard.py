@@ -14,7 +14,7 @@ from harness.sharding.generator import SyntheticTables
 from harness.sharding.oracle_surrogate import SurrogateOracle
 from harness.sharding.plan import ShardingTask
 from harness.sharding.protocols import AUTOSHARD
-from harness.sharding.shard_features import FEATURE_NAMES, FeatureScaler
+from papers.autoshard.features import FEATURE_NAMES, FeatureScaler
 from harness.sharding.tables import Table
 from harness.sharding.tasks import autoshard_tasks, build_task
 from papers.autoshard.autoshard import (AutoShardNet, CostReplay, CostSample, ShardingEpisode, StepBatch, TrainConfig,

@@ -1,12 +1,13 @@
-"""Table feature vectors for learned sharding cost models and policies.
+"""AutoShard's table feature vectors, the input of its cost model and policy.
 
 AutoShard (``autoshard/bench.py`` ``GymWrapper``, daochenzha/autoshard @e861ecb) describes a table by
 21 numbers: its dimension, rows and pooling factor, *standardised* with the mean and standard
 deviation over every table of every training task (a table in two tasks counts twice; a zero
 standard deviation only subtracts the mean), then its size in GB and its 17 reuse bins, raw. At
 test time the training statistics are reused (the official ``feature_means`` / ``feature_stds``
-arguments), so unseen tables are scaled like the training ones. DreamShard and NeuroShard feed
-their cost networks the same per-table features.
+arguments), so unseen tables are scaled like the training ones. DreamShard (normalised within each task)
+and NeuroShard (20 features in ``dict2tensor`` order) describe tables differently in their
+official code, so each paper keeps its own.
 """
 
 from __future__ import annotations
