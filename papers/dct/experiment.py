@@ -41,8 +41,7 @@ from harness.models.mlp import MLP
 from harness.parallel import run_jobs
 from harness.params import as_table
 from harness.train.distributed import RankShard, World, global_mean, init_from_env, main_first, shard_rows
-from harness.train.loop import LoopPlan, ctr_optimizers, dense_parameters, run_steps, table_parameters
-from harness.train.optim import Optimizers
+from harness.train.loop import LoopPlan, dense_parameters, run_steps, table_parameters
 from harness.train.trainer import evaluate, seed_everything
 from papers.dct.dct import VALUE_BYTES, BoundaryThreshold, GradientExchange, kept_count, mp_bytes
 from papers.dct.params import Method, Params
@@ -98,7 +97,14 @@ class _Shared:
 
 
 class _HybridWorkers:
-    """The data-parallel workers of one job: virtual replicas in this process, or this torchrun rank."""
+    """The data-parallel workers of one job: virtual replicas in this process, or this torchrun rank.
+
+    Virtual workers replicate the MLPs (data parallelism) but share one set of tables (model
+    parallelism: the tables live once, on the embedding shards, and receive every worker's
+    boundary gradients); each worker keeps its own DCT-MP filter, as each dense worker filters
+    its own samples. Under torchrun each rank holds the whole model and the table gradients are
+    all-reduced (the model-parallel path's stand-in, counted under phase ``tables``).
+    """
 
     def __init__(self, model: DLRM, p: Params, method: Method, world: World, counter: ByteCounter) -> None:
         self.world, self.counter = world, counter
@@ -110,15 +116,20 @@ class _HybridWorkers:
             self.virtual = VirtualWorkers(model, workers, lambda m: torch.optim.Adam(dense_parameters(m), p.dense_lr),
                                           counter)
             self.replicas = list(self.virtual.replicas)
-        self.optimizers: list[Optimizers] = [ctr_optimizers(r, p.dense_lr, p.table_lr) for r in self.replicas]
+            shared = self.replicas[0].sparse.collection  # type: ignore[union-attr]
+            for replica in self.replicas[1:]:
+                replica.sparse.collection = shared  # type: ignore[union-attr]
+        self.dense_optimizers = [torch.optim.Adam(dense_parameters(r), lr=p.dense_lr) for r in self.replicas]
+        self.tables = table_parameters(self.replicas[0])
+        self.table_optimizer = torch.optim.Adagrad(self.tables, lr=p.table_lr)
         size = sum(q.numel() for q in dense_parameters(model))
         keep = None if method.dp_keep >= 1 else method.dp_keep
         self.exchange = GradientExchange(size, workers, counter, keep, method.dp_period, method.error_feedback)
 
     def step(self, batch: Any) -> float:
         """One synchronous hybrid step on the global `batch`; returns the mean training loss."""
-        for opt in self.optimizers:
-            opt.zero_grad()
+        for opt in [*self.dense_optimizers, self.table_optimizer]:
+            opt.zero_grad(set_to_none=True)
         if self.real:
             loss = bce_loss(self.replicas[0], shard_rows(batch, self.world.rank, self.world.size))
             loss.backward()
@@ -130,24 +141,21 @@ class _HybridWorkers:
             mean = self.exchange.distributed(flats[0]) if self.real else self.exchange.virtual(flats)
         with self.counter.tagged(TABLES_PHASE):
             self._average_tables()
-        for replica, opt in zip(self.replicas, self.optimizers):
+        for replica, opt in zip(self.replicas, self.dense_optimizers):
             torch.nn.utils.vector_to_parameters(mean, [q.grad for q in dense_parameters(replica)])  # type: ignore[misc]
             opt.step()
+        self.table_optimizer.step()
         return global_mean(sum(losses) / len(losses))
 
     def _average_tables(self) -> None:
-        grads = [[q.grad for q in table_parameters(r)] for r in self.replicas]
-        if self.real:
-            for g in grads[0]:
-                assert g is not None
-                dist.all_reduce(g)
-                g /= self.world.size
-            return
-        for same in zip(*grads):
-            mean = self.virtual.all_reduce_mean(list(same))  # type: ignore[arg-type]
-            for g in same:
-                assert g is not None
-                g.copy_(mean)
+        """Table gradients: the mean over workers of their slices' gradients (the full batch's)."""
+        workers = self.exchange.workers
+        for q in self.tables:
+            if q.grad is None:
+                continue
+            if self.real:
+                dist.all_reduce(q.grad)
+            q.grad /= workers
 
 
 def _evaluate(model: nn.Module, splits: Splits, world: World, masked_only: bool) -> dict[str, float]:
