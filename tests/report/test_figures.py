@@ -36,6 +36,8 @@ PAPER_FIGURES = {
     "bdr": {"qsnr_by_format", "cast_change_by_format"},
     "dhen": {"dhen_table2_checkpoints", "dhen_table3_flops"},
     "wukong": {"wukong_table2_frappe", "wukong_fig4_ablations"},
+    "dct": {"dct_dp_bytes_vs_threshold", "dct_quality"},
+    "codistillation": {"churn_vs_weight", "codistill_curves"},
 }
 
 
