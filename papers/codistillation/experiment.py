@@ -25,7 +25,7 @@ import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -96,12 +96,12 @@ class Codistillation:
     (the checkpoint exchange); during the burn-in the distillation weight is 0.
     """
 
-    def __init__(self, models: list[nn.Module], p: Params, weight: float, refresh: int, burn_in: int) -> None:
+    def __init__(self, models: Sequence[nn.Module], p: Params, weight: float, refresh: int, burn_in: int) -> None:
         if len(models) < 2:
             raise ConfigError("codistillation needs at least two models")
         if refresh < 1:
             raise ConfigError(f"refresh_steps must be >= 1, got {refresh}")
-        self.models, self.weight, self.refresh, self.burn_in = models, weight, refresh, burn_in
+        self.models, self.weight, self.refresh, self.burn_in = list(models), weight, refresh, burn_in
         self.optimizers = [ctr_optimizers(m, p.dense_lr, p.table_lr) for m in models]
         self.stale = [copy.deepcopy(m).eval() for m in models]
         self.steps = 0

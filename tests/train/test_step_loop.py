@@ -17,9 +17,14 @@ def _batches() -> TensorBatches:
 
 
 def test_loop_evaluates_on_schedule_and_stops_at_the_budget() -> None:
-    evaluations = []
+    evaluations: list[int] = []
+
+    def evaluate() -> dict[str, float]:
+        evaluations.append(1)
+        return {"val_metric": float(len(evaluations))}
+
     result = run_steps(lambda batch: float(batch.labels.shape[0]), _batches(), LoopPlan(epochs=2, eval_every_steps=2),
-                       lambda: evaluations.append(1) or {"val_metric": float(len(evaluations))})
+                       evaluate)
     assert result.steps == 6 and result.examples == 20
     assert [row["step"] for row in result.curve] == [2, 4, 6]
     assert result.curve[0]["train_loss"] == 4.0 and result.curve[1]["train_loss"] == 3.0  # (2 + 4) / 2
