@@ -119,7 +119,8 @@ class _HybridWorkers:
             shared = self.replicas[0].sparse.collection  # type: ignore[union-attr]
             for replica in self.replicas[1:]:
                 replica.sparse.collection = shared  # type: ignore[union-attr]
-        self.dense_optimizers = [torch.optim.Adam(dense_parameters(r), lr=p.dense_lr) for r in self.replicas]
+        self.dense_optimizers = (self.virtual.optimizers if not self.real
+                                 else [torch.optim.Adam(dense_parameters(model), lr=p.dense_lr)])
         self.tables = table_parameters(self.replicas[0])
         self.table_optimizer = torch.optim.Adagrad(self.tables, lr=p.table_lr)
         size = sum(q.numel() for q in dense_parameters(model))
