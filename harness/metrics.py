@@ -61,3 +61,19 @@ def regression_metrics(predictions: torch.Tensor, targets: torch.Tensor) -> dict
     return {"mse": mse, "rmse": mse ** 0.5, "mae": error.abs().mean().item(),
             "constant_mse": constant_mse, "constant_rmse": constant_mse ** 0.5,
             "constant_mae": constant_error.abs().mean().item()}
+
+
+def prediction_churn(logits_a: torch.Tensor, logits_b: torch.Tensor) -> dict[str, float]:
+    """How much two models' predictions on the same rows differ (H8 of the distributed spec).
+
+    ``churn``: the mean absolute difference of the predicted probabilities, ``mean |p_a - p_b|``
+    (Anil et al. 2018, Sec. 4, the prediction churn between two retrains of a Criteo model);
+    ``disagreement``: the fraction of rows whose decision at probability 0.5 differs. Compare two
+    independent retrains (different seeds), not the members of one codistilled pair.
+    """
+    a = torch.sigmoid(logits_a.detach().reshape(-1).to(torch.float64).cpu())
+    b = torch.sigmoid(logits_b.detach().reshape(-1).to(torch.float64).cpu())
+    if a.shape != b.shape:
+        raise ValueError(f"churn compares predictions on the same rows, got {a.numel()} and {b.numel()}")
+    return {"churn": (a - b).abs().mean().item(),
+            "disagreement": ((a >= 0.5) != (b >= 0.5)).to(torch.float64).mean().item()}

@@ -45,6 +45,8 @@ PAPER_FIGURES = {
     "shadowsync": {"shadowsync_scaling", "shadowsync_quality"},
     "dp-guidelines": {"dp_minibatch_throughput", "dp_ps_scaling", "dp_allreduce_scaling"},
     "autoshard": {"per_task_cost_by_method", "planning_time", "rl_training"},
+    "dct": {"dct_dp_bytes_vs_threshold", "dct_quality"},
+    "codistillation": {"churn_vs_weight", "codistill_curves"},
 }
 
 
