@@ -186,3 +186,27 @@ class DataParams:
     """Training batch size."""
     eval_batch_size: int = 4_096
     """Evaluation batch size (no effect on results)."""
+
+
+@dataclass(frozen=True)
+class StepLoopDLRMParams(DataParams):
+    """A small DLRM trained by :mod:`harness.train.loop` with :func:`~harness.train.loop.ctr_optimizers`
+    (Adam on the MLPs, Adagrad on the tables), on the synthetic teacher CTR set by default: the
+    shared settings of the distributed-training papers whose step is not one loss on one model."""
+
+    dataset: str = "synthetic-ctr-teacher"
+    """The data: the synthetic teacher CTR set (planted structure), or criteo-kaggle-dlrm."""
+    dim: int = 16
+    """Embedding dimension."""
+    bottom: tuple[int, ...] = (13, 64, 16)
+    """Bottom MLP widths, from the dense input to the embedding dimension."""
+    top: tuple[int, ...] = (64, 1)
+    """Top MLP widths after the interaction, ending in the logit."""
+    dense_lr: float = 0.001
+    """Adam's learning rate for the MLPs."""
+    table_lr: float = 0.05
+    """Adagrad's learning rate for the tables."""
+    epochs: int = 1
+    """Passes over the training split (every model sees the same number of updates)."""
+    max_steps: int = 0
+    """Above 0: stop after that many (global) steps."""

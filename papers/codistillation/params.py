@@ -4,29 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.params import DataParams
+from harness.params import StepLoopDLRMParams
 
 
 @dataclass(frozen=True)
-class Params(DataParams):
+class Params(StepLoopDLRMParams):
     """Single DLRM, 2-ensemble and 2-way codistillation, each retrained twice to measure churn."""
 
-    dataset: str = "synthetic-ctr-teacher"
-    """The data: the synthetic teacher CTR set (planted structure), or criteo-kaggle-dlrm."""
-    dim: int = 16
-    """Embedding dimension."""
-    bottom: tuple[int, ...] = (13, 64, 16)
-    """Bottom MLP widths, from the dense input to the embedding dimension."""
-    top: tuple[int, ...] = (64, 1)
-    """Top MLP widths after the interaction, ending in the logit."""
-    dense_lr: float = 0.001
-    """Adam's learning rate for the MLPs."""
-    table_lr: float = 0.05
-    """Adagrad's learning rate for the tables."""
-    epochs: int = 1
-    """Passes over the training split (every model sees the same number of updates)."""
-    max_steps: int = 0
-    """Above 0: stop after that many steps."""
     eval_every_steps: int = 100
     """Validation every that many steps (the steps-to-target measurement)."""
     distill_weight: float = 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.params import DataParams
+from harness.params import StepLoopDLRMParams
 
 MpMode = Literal["threshold", "per_sample_topk"]
 
@@ -31,26 +31,10 @@ class Method:
 
 
 @dataclass(frozen=True)
-class Params(DataParams):
+class Params(StepLoopDLRMParams):
     """Hybrid-parallel DLRM (tables model-parallel, MLPs data-parallel) with and without DCT."""
 
-    dataset: str = "synthetic-ctr-teacher"
-    """The data: the synthetic teacher CTR set (planted structure), or criteo-kaggle-dlrm."""
-    dim: int = 16
-    """Embedding dimension."""
-    bottom: tuple[int, ...] = (13, 64, 16)
-    """Bottom MLP widths, from the dense input to the embedding dimension."""
-    top: tuple[int, ...] = (64, 1)
-    """Top MLP widths after the interaction, ending in the logit."""
-    dense_lr: float = 0.001
-    """Adam's learning rate for the MLPs."""
-    table_lr: float = 0.05
-    """Adagrad's learning rate for the tables."""
     workers: int = 4
     """Virtual data-parallel workers in one process (under torchrun: the ranks instead)."""
-    epochs: int = 1
-    """Passes over the training split."""
-    max_steps: int = 0
-    """Above 0: stop after that many global steps."""
     methods: tuple[Method, ...] = (Method(),)
     """The configurations trained on every seed; the first is the uncompressed baseline."""
