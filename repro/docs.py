@@ -61,6 +61,7 @@ def latest_run_block(record: dict[str, Any]) -> str:
               f"{record['wall_time_s'] / 60:.1f} min wall on a shared CPU"
               + (f" at a 15-minute load average of {load[2]:.1f}" if isinstance(load, list) else "")
               + f", {len(config['seeds'])} seeds"
+              + (f", {config['nproc']} processes (`--nproc {config['nproc']}`)" if config.get("nproc", 1) > 1 else "")
               + (", with overridden parameters: " + ", ".join(overrides) if overrides else "")
               + f"): **{counts['reproduced']} reproduced, {counts['not reproduced']} not reproduced, "
               f"{counts['inconclusive']} inconclusive** ({underpowered_count(record)} underpowered at this "
