@@ -23,7 +23,7 @@ from harness.data.synthetic import write_criteo_tsv
 REPO = Path(__file__).resolve().parents[2]
 # Seconds (time per unit of work), bytes (memory), the quality losses of bench_quality, and
 # bench_formats' quantisation noise (-QSNR) and fake-quantisation overhead (a time ratio).
-LOWER_IS_BETTER_UNITS = {"seconds", "bytes", "1 - AUC", "NE", "-QSNR dB", "time ratio"}
+LOWER_IS_BETTER_UNITS = {"seconds", "bytes", "1 - AUC", "NE", "-QSNR dB", "time ratio", "FLOPs"}
 
 
 @pytest.fixture(scope="module")

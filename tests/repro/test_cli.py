@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from repro.cli import EXIT_USER_ERROR, main
+from repro.registry import load_registry
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -27,7 +28,8 @@ def test_unknown_id_suggests_closest(capsys: pytest.CaptureFixture[str], tmp_pat
 
 
 def test_planned_paper_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out = run_cli(capsys, "run", "scaling-laws", "--results", str(tmp_path))
+    planned = next(p.id for p in load_registry().values() if not p.implemented)
+    code, out = run_cli(capsys, "run", planned, "--results", str(tmp_path))
     assert code == EXIT_USER_ERROR
     assert "planned, not implemented" in out
     assert not any(tmp_path.iterdir())

@@ -62,5 +62,7 @@ def test_override_runs_and_is_recorded(capsys: pytest.CaptureFixture[str], tmp_p
     assert record["config"]["overrides"] == ["epochs=1", "lr=0.05"]
     assert record["config"]["params"]["lr"] == 0.05 and record["config"]["params"]["epochs"] == 1
     assert any("OVERRIDDEN" in note and "lr=0.05" in note for note in record["protocol_notes"])
-    assert all(run["config"]["lr"] == 0.05 for run in record["runs"])
+    # DLRM and LR take the overridden rate; DCN picks its own from the grid, which now holds it
+    assert all(run["config"]["lr"] == 0.05 for run in record["runs"] if run["model"] != "dcn")
+    assert record["models"]["dcn"]["lr_grid"][0] == 0.05
     assert "OVERRIDDEN" in out
