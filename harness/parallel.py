@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 import torch
 
 from harness.experiment import NullProgress, Progress
+from harness.quiet import quiet_library_noise
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -36,10 +37,12 @@ _worker_shared: Any = None
 
 
 def _start_worker(function: Callable[..., Any], shared: Any, threads: int) -> None:
-    """Worker initializer: keep the job function and the shared inputs, use `threads` torch threads."""
+    """Worker initializer: keep the job function and the shared inputs, use `threads` torch threads,
+    and drop the library noise the parent drops (a spawned worker starts without its filters)."""
     global _worker_function, _worker_shared
     _worker_function, _worker_shared = function, shared
     torch.set_num_threads(threads)
+    quiet_library_noise()
 
 
 def _run_in_worker(job: Any) -> Any:

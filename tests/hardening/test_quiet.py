@@ -37,3 +37,18 @@ def test_known_warnings_are_ignored_only_from_their_module():
                                "mine.py", 1, module="mine")
     assert [str(w.message) for w in caught] == ["Please use DTensor instead and we are deprecating ShardedTensor."]
     assert caught[0].filename == "mine.py"
+
+
+def _fx_noise_filtered(shared: object, job: int, progress: object) -> bool:
+    """A job that reports whether its (spawned) worker drops TorchRec's fx-tracing message."""
+    fx = logging.getLogger("torch.fx._symbolic_trace")
+    noise = "is_fx_tracing will return true for both fx.symbolic_trace and torch.export."
+    return not all(f.filter(_record(fx.name, "/x/torch/fx/_symbolic_trace.py", noise)) for f in fx.filters)
+
+
+def test_spawned_job_workers_drop_the_same_noise() -> None:
+    from harness.experiment import NullProgress
+    from harness.parallel import run_jobs
+
+    assert run_jobs(_fx_noise_filtered, None, [0, 1], workers=2, progress=NullProgress(),
+                    summarize=lambda job, result: "") == [True, True]
