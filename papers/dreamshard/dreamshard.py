@@ -238,16 +238,16 @@ def reinforce_loss(mdp: EstimatedMDP, episodes: Episodes, entropy_weight: float)
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Algorithm 1's budget (official ``train.py`` defaults)."""
+    """Algorithm 1's budget; the official ``train.py`` defaults are those of ``params.Params``."""
 
-    num_iterations: int = 10
-    bench_steps: int = 10
-    bench_training_steps: int = 300
-    batch_size: int = 64
-    rl_num_batches: int = 10
-    rl_batch_size: int = 10
-    entropy_weight: float = 0.001
-    lr: float = 5e-4
+    num_iterations: int
+    bench_steps: int
+    bench_training_steps: int
+    batch_size: int
+    rl_num_batches: int
+    rl_batch_size: int
+    entropy_weight: float
+    lr: float
 
 
 class FeatureBank:

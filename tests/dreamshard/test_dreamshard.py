@@ -139,7 +139,7 @@ def test_training_measures_only_during_collection_and_respects_memory() -> None:
     tasks = small_tasks(3, 6, seed=0)
     oracle = CountingOracle(SurrogateOracle(batch_size=4096))
     config = TrainingConfig(num_iterations=2, bench_steps=3, bench_training_steps=5, batch_size=8,
-                            rl_num_batches=2, rl_batch_size=4)
+                            rl_num_batches=2, rl_batch_size=4, entropy_weight=0.001, lr=5e-4)
     trained = train_dreamshard(tasks, oracle, config, seed=0)
     assert trained.oracle_plans == oracle.plans == 6 and trained.rl_oracle_plans == 0
     assert trained.samples.num_plans == 6 and trained.rl_episodes == 16
