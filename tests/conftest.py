@@ -1,9 +1,13 @@
-"""Shared test setup: the data directory of real samples, one torch thread per test, a local HTTP mirror."""
+"""Shared test setup: the data directory of real samples, one torch thread per test, a local HTTP mirror,
+free ports and torchrun launches of test worker scripts."""
 
 from __future__ import annotations
 
 import http.server
 import os
+import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -78,3 +82,38 @@ def smoke_run(tmp_path: Path) -> Callable[..., tuple[Any, Any]]:
 
     return run
 
+
+def _free_port() -> int:
+    """A TCP port on localhost that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """``free_port()``: a fresh localhost port for a process group's rendezvous."""
+    return _free_port
+
+
+@pytest.fixture
+def torchrun() -> Callable[..., int]:
+    """``torchrun(script, *args, path=[...], env={...}, timeout=120, check=True)``: run a test worker
+    script on 2 gloo processes through ``torch.distributed.run`` and return its exit code.
+
+    The script's folder, this checkout and `path` go in front of ``PYTHONPATH`` (workers import their
+    test helpers and the checkout under test, not an installed copy), each process gets one OpenMP
+    thread, and the output is dropped.
+    """
+
+    def run(script: Path, *args: str, path: list[Path] | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120, check: bool = True) -> int:
+        folders = [str(script.parent), str(REPO), *(str(p) for p in path or []), os.environ.get("PYTHONPATH", "")]
+        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(folders), "OMP_NUM_THREADS": "1", **(env or {})}
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                               "--master-port", str(_free_port()), str(script), *args],
+                              env=environment, check=check, timeout=timeout,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return done.returncode
+
+    return run

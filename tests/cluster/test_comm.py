@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -54,15 +54,9 @@ def test_alpha_beta_fit_recovers_the_parameters() -> None:
         fit_alpha_beta([1, 2, 3], [3.0, 2.0, 1.0])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_byte_counter_counts_every_collective_by_hand() -> None:
+def test_byte_counter_counts_every_collective_by_hand(free_port: Callable[[], int]) -> None:
     fresh = not dist.is_initialized()
-    init_single_process(torch.device("cpu"), port=_free_port())
+    init_single_process(torch.device("cpu"), port=free_port())
     try:
         counter = ByteCounter()
         original = dist.all_reduce
@@ -98,10 +92,10 @@ def test_wire_bytes_follow_the_ring_algorithms() -> None:
 
 
 @pytest.mark.slow
-def test_gloo_calibration_on_two_processes(tmp_path: Path) -> None:
+def test_gloo_calibration_on_two_processes(tmp_path: Path, free_port: Callable[[], int]) -> None:
     out = tmp_path / "fit.json"
     subprocess.run([sys.executable, "-m", "harness.cluster.comm", "--nproc", "2", "--out", str(out), "--repeats", "3",
-                    "--port", str(_free_port()), "--sizes", "4096", "65536", "1048576", "4194304"],
+                    "--port", str(free_port()), "--sizes", "4096", "65536", "1048576", "4194304"],
                    check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     result = json.loads(out.read_text())
     assert result["world"] == 2 and result["backend"] == "gloo"

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -61,20 +58,10 @@ def test_model_averaging_makes_replicas_equal() -> None:
         virtual.all_reduce_mean([torch.zeros(2)])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
-def test_virtual_workers_match_two_gloo_processes(tmp_path: Path) -> None:
+def test_virtual_workers_match_two_gloo_processes(tmp_path: Path, torchrun: Callable[..., int]) -> None:
     out = tmp_path / "ddp.pt"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                    str(_free_port()), str(HERE / "dp_worker.py"), str(out)],
-                   env=env, check=True, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    torchrun(HERE / "dp_worker.py", str(out))
     real = torch.load(out)
     virtual = _virtual_run(2)
     torch.testing.assert_close(virtual.replicas[0].state_dict(), real["state"], **PARAM_TOLERANCE)

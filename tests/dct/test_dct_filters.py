@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -86,12 +83,6 @@ def test_boundary_filter_masks_forward_and_backward_and_counts_entries() -> None
     assert topk(torch.tensor([[1.0, -5.0, 2.0, 0.0]])).tolist() == [[0.0, -5.0, 2.0, 0.0]]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _virtual_exchange(keep: float | None) -> tuple[list[torch.Tensor], int, int]:
     counter = ByteCounter()
     exchange = GradientExchange(SIZE, 2, counter, keep, PERIOD, error_feedback=True)
@@ -100,13 +91,9 @@ def _virtual_exchange(keep: float | None) -> tuple[list[torch.Tensor], int, int]
 
 
 @pytest.mark.slow
-def test_gloo_exchange_moves_the_bytes_the_virtual_one_records(tmp_path: Path) -> None:
+def test_gloo_exchange_moves_the_bytes_the_virtual_one_records(tmp_path: Path, torchrun: Callable[..., int]) -> None:
     out = tmp_path / "exchange.pt"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                    str(_free_port()), str(HERE / "dct_exchange_worker.py"), str(out)],
-                   env=env, check=True, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    torchrun(HERE / "dct_exchange_worker.py", str(out))
     real = torch.load(out)
     for keep in (KEEP, None):
         means, nbytes, values = _virtual_exchange(keep)

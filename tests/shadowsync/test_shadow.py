@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -54,21 +52,11 @@ def test_foreground_every_step_is_model_averaging_and_shadow_lags_one_gap() -> N
     assert not torch.allclose(fg, shadow)  # stale syncs follow another trajectory
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["fg_ma", "fg_easgd", "sync"])
-def test_two_gloo_processes_match_two_virtual_workers(name: str, tmp_path: Path) -> None:
+def test_two_gloo_processes_match_two_virtual_workers(name: str, tmp_path: Path, torchrun: Callable[..., int]) -> None:
     out = tmp_path / "gloo.pt"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(CLUSTER), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                    str(_free_port()), str(HERE / "gloo_worker.py"), name, str(out)],
-                   env=env, check=True, timeout=180, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    torchrun(HERE / "gloo_worker.py", name, str(out), path=[CLUSTER], timeout=180)
     real = torch.load(out)
     method = parse_method(name, 2, 2, 0.2)
     virtual, stats = train_virtual(tiny_dlrm(), batches(), method, workers=2, lr=0.1, max_steps=0)

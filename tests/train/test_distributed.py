@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -19,16 +16,8 @@ from harness.train.trainer import fit, seed_everything
 from train_helpers import small_dlrm, small_splits
 
 HERE = Path(__file__).resolve().parent
-# The workers import the checkout under test (not whatever copy of the packages is installed).
-WORKER_PATH = os.pathsep.join([str(HERE), str(HERE.parents[1])])
 # Same global batch (32 = 2 x 16): per-step losses agree to float32 reduction-order noise.
 LOSS_TOLERANCE = 1e-5
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # A matmul over 10 or 11 rows may block (and so round) differently from one over 32 rows; a
@@ -48,19 +37,17 @@ def test_shard_rows_splits_every_feature_consistently() -> None:
     torch.testing.assert_close(torch.cat(thirds), full, **SHARD_TOLERANCE)
 
 
-def _torchrun(out: Path, *extra: str, sparse: str = "sgd", check: bool = True) -> int:
-    env = {**os.environ, "PYTHONPATH": WORKER_PATH, "OMP_NUM_THREADS": "1", "SPARSE_OPTIMIZER": sparse}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                           "--master-port", str(_free_port()), str(HERE / "dist_worker.py"), str(out), "0", *extra],
-                          env=env, check=check, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=240)
-    return done.returncode
+def _train_on_two(torchrun: Callable[..., int], out: Path, *extra: str, sparse: str = "sgd", check: bool = True) -> int:
+    """``dist_worker.py`` on 2 gloo processes with the fused `sparse` optimizer; its exit code."""
+    return torchrun(HERE / "dist_worker.py", str(out), "0", *extra, env={"SPARSE_OPTIMIZER": sparse}, timeout=240,
+                    check=check)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sparse", ["sgd", "rowwise_adagrad"])
-def test_two_processes_match_one_process_loss_curve(tmp_path: Path, sparse: str) -> None:
+def test_two_processes_match_one_process_loss_curve(tmp_path: Path, sparse: str, torchrun: Callable[..., int]) -> None:
     out = tmp_path / "two.json"
-    _torchrun(out, sparse=sparse)
+    _train_on_two(torchrun, out, sparse=sparse)
     two = json.loads(out.read_text())
     seed_everything(0)
     train, splits = small_splits(batch_size=32)
@@ -73,12 +60,13 @@ def test_two_processes_match_one_process_loss_curve(tmp_path: Path, sparse: str)
 
 
 @pytest.mark.slow
-def test_two_process_run_resumes_exactly(tmp_path: Path) -> None:
+def test_two_process_run_resumes_exactly(tmp_path: Path, torchrun: Callable[..., int]) -> None:
     folder = tmp_path / "checkpoints"
-    assert _torchrun(tmp_path / "x.json", str(folder), "interrupt", sparse="rowwise_adagrad", check=False) != 0
+    assert _train_on_two(torchrun, tmp_path / "x.json", str(folder), "interrupt", sparse="rowwise_adagrad",
+                         check=False) != 0
     assert sorted(p.name for p in folder.glob("step-*.pt")) == [
         "step-000000010.rank0.pt", "step-000000010.rank1.pt", "step-000000020.rank0.pt", "step-000000020.rank1.pt"]
-    _torchrun(tmp_path / "resumed.json", str(folder), sparse="rowwise_adagrad")
-    _torchrun(tmp_path / "straight.json", sparse="rowwise_adagrad")
+    _train_on_two(torchrun, tmp_path / "resumed.json", str(folder), sparse="rowwise_adagrad")
+    _train_on_two(torchrun, tmp_path / "straight.json", sparse="rowwise_adagrad")
     resumed, straight = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("resumed", "straight"))
     assert resumed["losses"] == straight["losses"] and resumed["metrics"] == straight["metrics"]
