@@ -36,7 +36,7 @@ from scipy import stats
 
 from harness.data.cache import resolve_cache_dir
 from harness.experiment import ExperimentContext, ExperimentResult
-from harness.sharding.additivity import NEAR_ADDITIVE
+from harness.sharding.additivity import NEAR_ADDITIVE, AdditivityReport, AdditivityRow
 from harness.sharding.baselines import ShardingResult, run_baseline
 from harness.sharding.cost import shard_key
 from harness.sharding.evaluate import evaluate_methods
@@ -192,11 +192,10 @@ def methods_of(p: Params, pre: Pretrained, seed: int) -> dict[str, Callable[[Sha
 
 
 def held_out_accuracy(task: ShardingTask, plans: "list[Plan]", oracle: Oracle, pre: Pretrained,
-                      estimator: TorchRecEstimatorOracle) -> tuple[dict[str, dict[str, float]], list[float]]:
-    """Each predictor's error on the distinct shards of the task's valid plans, and the fusion gaps.
-
-    The gap of a multi-piece shard is ``(sum of its pieces timed alone - fused) / fused``.
-    """
+                      estimator: TorchRecEstimatorOracle) -> tuple[dict[str, dict[str, float]], list[AdditivityRow]]:
+    """Each predictor's error on the distinct shards of the task's valid plans, and each multi-piece
+    shard's fused cost beside its pieces timed alone (:class:`AdditivityRow`, whose gap is
+    ``(sum of singles - fused) / fused``)."""
     shards: dict[tuple[tuple[int, int, int], ...], list[Table]] = {}
     for plan in plans:
         for tables in plan.device_tables(task):
@@ -217,8 +216,9 @@ def held_out_accuracy(task: ShardingTask, plans: "list[Plan]", oracle: Oracle, p
                    "constant_model": np.full(len(members), pre.train_mean_ms)}
     accuracy = {name: {"shard_mare": mare(pred, measured), "shard_spearman": spearman(pred, measured),
                        "held_out_shards": float(len(members))} for name, pred in predictions.items()}
-    gaps = [float((s - m) / m) for s, m, tables in zip(singles, measured, members) if len(tables) > 1]
-    return accuracy, gaps
+    fusion = [AdditivityRow(tuple(t.raw_id for t in tables), float(m), float(s))
+              for s, m, tables in zip(singles, measured, members) if len(tables) > 1]
+    return accuracy, fusion
 
 
 def run(ctx: ExperimentContext) -> ExperimentResult:
@@ -238,7 +238,7 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
     specs = neuroshard_tasks([t.row for t in tables], seed=p.task_seed, num_tasks=max(ctx.seeds) + 1,
                              t_range=p.t_range, max_mem_gb=p.task_max_memory_gb, max_dim=p.max_dim)
     protocol = protocol_of(p)
-    frames, extra, config, gaps_all = [], {}, {}, []
+    frames, extra, config, fusion_all = [], {}, {}, []
     for k, seed in enumerate(ctx.seeds):
         task = build_task(specs.test[seed], tables, protocol, p.ndevices, p.max_memory_gb)
         results: dict[str, ShardingResult] = {}
@@ -254,8 +254,8 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
         frame["task"] = k
         frames.append(frame)
         valid_plans = [results[r["method"]].plan for r in frame.to_dict("records") if r["valid"]]
-        accuracy, gaps = held_out_accuracy(task, [q for q in valid_plans if q is not None], oracle, pre, estimator)
-        gaps_all.extend(gaps)
+        accuracy, fusion = held_out_accuracy(task, [q for q in valid_plans if q is not None], oracle, pre, estimator)
+        fusion_all.extend(fusion)
         simulator = ShardingSimulator(pre.models, task)
         for name, result in results.items():
             scores = {"sim_cost_ms": simulator.plan_cost(result.plan) if result.plan is not None else math.inf}
@@ -264,8 +264,9 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
             extra[(k, name)] = {key: v for key, v in scores.items() if math.isfinite(v)}
         for name, metrics in accuracy.items():
             extra[(k, name)] = metrics
-        extra[(k, "fused_tbe")] = {"gap_mean": float(np.mean(gaps)) if gaps else math.nan,
-                                   "abs_gap_mean": float(np.mean(np.abs(gaps))) if gaps else math.nan}
+        task_fusion = AdditivityReport(tuple(fusion))
+        extra[(k, "fused_tbe")] = {"gap_mean": task_fusion.mean_gap if fusion else math.nan,
+                                   "abs_gap_mean": task_fusion.mean_abs_gap if fusion else math.nan}
         config[k] = {"task": seed, "tables": task.num_tables, "total_gb": round(sum(task.sizes_gb()), 3)}
         save_cache(oracle)
         best = frame[frame["method"].isin(list(p.baselines))]["cost_ms"].min()
@@ -275,14 +276,15 @@ def run(ctx: ExperimentContext) -> ExperimentResult:
             f"{frame[frame['method'] == TORCHREC_CW]['cost_ms'].iloc[0]:.2f} ms "
             f"({time.perf_counter() - wall:.0f} s)")
     rows = with_best_baseline(pd.concat(frames, ignore_index=True), p.baselines)
-    near_additive = bool(gaps_all) and float(np.mean(np.abs(gaps_all))) < NEAR_ADDITIVE
+    fusion_report = AdditivityReport(tuple(fusion_all))
+    near_additive = bool(fusion_all) and fusion_report.mean_abs_gap < NEAR_ADDITIVE
     if near_additive:
         for (k, name), metrics in extra.items():
             if name == "compute_model" and "shard_mare" in metrics:
                 metrics["shard_mare_near_additive"] = metrics.pop("shard_mare")
     runs = task_runs(rows, ctx.seeds, PAIRED, {key: {m: v for m, v in d.items() if not _nan(v)} for key, d in extra.items()},
                      config)
-    notes = protocol_notes(p, rows, gaps_all, near_additive, pre, oracle, preloaded)
+    notes = protocol_notes(p, rows, fusion_report, near_additive, pre, oracle, preloaded)
     models = model_descriptions(p, pre)
     dataset = {"id": "synthetic-dlrm-tables", "generator": pool.fingerprint, "pool_tables": p.pool_tables,
                "feature_batch": p.batch_size, "tasks": [config[k] for k in sorted(config)]}
@@ -293,7 +295,7 @@ def _nan(value: float) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def protocol_notes(p: Params, rows: pd.DataFrame, gaps: "list[float]", near_additive: bool, pre: Pretrained,
+def protocol_notes(p: Params, rows: pd.DataFrame, fusion: AdditivityReport, near_additive: bool, pre: Pretrained,
                    oracle: object, preloaded: int = 0) -> list[str]:
     """The sentences the verdict table shows: units, oracle, what is simulated, OOMs, non-additivity."""
     ooms = rows[~rows["valid"]].groupby("method").size().to_dict()
@@ -308,8 +310,8 @@ def protocol_notes(p: Params, rows: pd.DataFrame, gaps: "list[float]", near_addi
                    "the deterministic surrogate (harness.sharding.oracle_surrogate): a test of the pipeline, no evidence")
     hits = (f" (timing cache {oracle.cache_path}: {preloaded} shard timings from earlier runs, hit rate "
             f"{oracle.hit_rate:.2f})" if isinstance(oracle, MeasuredTBEOracle) else "")
-    gap_text = (f"{100 * float(np.mean(gaps)):+.1f}% mean, {100 * float(np.mean(np.abs(gaps))):.1f}% mean |gap| over "
-                f"{len(gaps)} multi-table held-out shards" if gaps else "no multi-table shard")
+    gap_text = (f"{100 * fusion.mean_gap:+.1f}% mean, {100 * fusion.mean_abs_gap:.1f}% mean |gap| over "
+                f"{len(fusion.rows)} multi-table held-out shards" if fusion.rows else "no multi-table shard")
     notes = [
         f"Each seed is one sharding task: seed s is task s of the official NeuroShard task stream (seed {p.task_seed}) "
         f"over {p.pool_tables} synthetic dlrm-like tables (the dlrm_datasets traces are absent); paired claims compare "
